@@ -1,0 +1,1 @@
+"""nodecat executor: graph -> running model (built in a later issue)."""

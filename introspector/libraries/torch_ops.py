@@ -1,0 +1,77 @@
+"""The tensor functions of the `torch` namespace that models are made of.
+
+How the set is chosen: the torch.* calls that appear in the forward() of the
+reference architectures people build graphs from -- ResNet, MobileNetV2, VGG,
+U-Net, an LSTM classifier, the Transformer encoder/decoder, ViT, GPT-2 and BERT
+(torchvision / Hugging Face implementations). Activations and other operations that
+torch.nn.functional already provides are not repeated here; functions with no tensor
+input (arange, zeros, randn) need constant nodes and come later. Each entry names its
+menu group and one architecture that uses it.
+"""
+from __future__ import annotations
+
+TENSOR_OPS: dict[str, tuple[str, str]] = {
+    # name: (menu group, an architecture whose forward uses it)
+    "add": ("arithmetic", "ResNet skip connection"),
+    "sub": ("arithmetic", "Transformer attention-mask arithmetic"),
+    "mul": ("arithmetic", "MobileNetV3 squeeze-excitation"),
+    "div": ("arithmetic", "ViT attention scaling"),
+    "pow": ("arithmetic", "GPT-2 gelu_new"),
+    "neg": ("arithmetic", "rotary embeddings (rotate_half)"),
+    "abs": ("arithmetic", "L1 distance heads"),
+    "exp": ("arithmetic", "VAE reparameterisation"),
+    "log": ("arithmetic", "VAE/ELBO losses"),
+    "sqrt": ("arithmetic", "attention scaling"),
+    "rsqrt": ("arithmetic", "RMSNorm in LLaMA"),
+    "erf": ("arithmetic", "BERT gelu"),
+    "sin": ("arithmetic", "sinusoidal positional encoding"),
+    "cos": ("arithmetic", "sinusoidal positional encoding"),
+    "clamp": ("arithmetic", "CLIP logit scale"),
+    "minimum": ("arithmetic", "box IoU heads"),
+    "maximum": ("arithmetic", "box IoU heads"),
+    "where": ("arithmetic", "GPT-2 causal mask"),
+    "matmul": ("linear-algebra", "Transformer attention"),
+    "bmm": ("linear-algebra", "batched attention"),
+    "mm": ("linear-algebra", "classifier heads"),
+    "einsum": ("linear-algebra", "attention variants"),
+    "baddbmm": ("linear-algebra", "GPT-2 / BLOOM attention"),
+    "mean": ("reduction", "global average pooling in MobileNet"),
+    "sum": ("reduction", "attention pooling"),
+    "amax": ("reduction", "max pooling over time"),
+    "amin": ("reduction", "min pooling"),
+    "argmax": ("reduction", "classification decoding"),
+    "argmin": ("reduction", "vector-quantisation (VQ-VAE)"),
+    "logsumexp": ("reduction", "CRF heads"),
+    "std": ("reduction", "style transfer statistics"),
+    "var": ("reduction", "layer statistics"),
+    "cumsum": ("reduction", "position ids in BERT"),
+    "prod": ("reduction", "shape arithmetic"),
+    "cat": ("shape", "U-Net skip concatenation, DenseNet"),
+    "concat": ("shape", "alias of cat"),
+    "concatenate": ("shape", "alias of cat"),
+    "stack": ("shape", "multi-head outputs"),
+    "flatten": ("shape", "ResNet classifier head"),
+    "reshape": ("shape", "ViT patch embedding"),
+    "squeeze": ("shape", "classifier heads"),
+    "unsqueeze": ("shape", "attention masks"),
+    "transpose": ("shape", "attention heads"),
+    "permute": ("shape", "ViT / Swin"),
+    "movedim": ("shape", "channel-last conversion"),
+    "split": ("shape", "GPT-2 qkv split"),
+    "chunk": ("shape", "GLU, LSTM gates"),
+    "unbind": ("shape", "qkv unpacking in ViT"),
+    "narrow": ("shape", "sequence cropping"),
+    "roll": ("shape", "Swin shifted windows"),
+    "tile": ("shape", "feature broadcasting"),
+    "repeat_interleave": ("shape", "grouped-query attention"),
+    "broadcast_to": ("shape", "class-token expansion"),
+    "gather": ("indexing", "sequence pooling"),
+    "index_select": ("indexing", "embedding lookups"),
+    "tril": ("indexing", "causal masks"),
+    "triu": ("indexing", "causal masks"),
+    "topk": ("indexing", "mixture-of-experts routing"),
+    "sort": ("indexing", "ranking heads"),
+    "zeros_like": ("creation", "initial hidden states"),
+    "ones_like": ("creation", "attention masks"),
+    "full_like": ("creation", "mask filling"),
+}

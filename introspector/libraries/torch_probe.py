@@ -1,0 +1,124 @@
+"""Find a worked example for a torch layer: argument values and input shapes that work.
+
+Everything runs on the `meta` device, so no real memory is allocated and no random
+numbers are drawn: the search is cheap and its result is the same on every machine.
+Candidates are tried in a fixed order; the first that instantiates and applies wins.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import warnings
+from typing import Any
+
+import torch
+
+from introspector.model import Arg, Node
+
+FEATURES = 4  # every "size" argument gets this, so layers and probe inputs agree
+_BY_NAME: dict[str, Any] = {
+    "num_heads": 2, "nhead": 2, "num_groups": 2, "groups": 2, "num_embeddings": 10, "n_classes": 10,
+    "kernel_size": 2, "output_size": 2, "upscale_factor": 2, "downscale_factor": 2, "size": 2,
+    "padding": 1, "cutoffs": [2], "unflattened_size": [2, 2], "dim": 1, "value": 0.0, "threshold": 0.1,
+    "lambd": 0.5, "normalized_shape": FEATURES, "scale_factor": 2.0,
+}
+_SIZE_NAME = re.compile(r"(channels|features|_size|_dim|dim_|d_model|embed_dim|hidden|normalized_shape)")
+
+
+def example_value(arg: Arg) -> Any:
+    """A plausible value for a required argument, from its name and schema."""
+    if arg.has_example:
+        return arg.example
+    if arg.name in _BY_NAME:
+        return _BY_NAME[arg.name]
+    if _SIZE_NAME.search(arg.name):
+        return FEATURES
+    return _from_schema(arg.schema or {})
+
+
+def _from_schema(schema: dict[str, Any]) -> Any:
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "anyOf" in schema:
+        return _from_schema(next((s for s in schema["anyOf"] if s.get("type") != "null"), schema["anyOf"][0]))
+    kind = schema.get("type")
+    if kind == "integer":
+        return 2
+    if kind == "number":
+        return 0.5
+    if kind == "boolean":
+        return False
+    if kind == "string":
+        return "x"
+    if kind == "array":
+        count = schema.get("minItems", 1)
+        items = schema.get("prefixItems") or [schema.get("items") or {"type": "integer"}] * count
+        return [_from_schema(item) for item in items]
+    return None
+
+
+def _rank_candidates(node: Node) -> list[int]:
+    """Input ranks to try: the one the name suggests (Conv2d -> 4) first."""
+    ranks = [4, 3, 2, 5, 1]
+    hint = re.search(r"([123])d$", node.name.lower())
+    if hint:
+        preferred = int(hint.group(1)) + 2
+        ranks.remove(preferred)
+        ranks.insert(0, preferred)
+    return ranks
+
+
+def _shape(rank: int) -> list[int]:
+    # batch 2, then FEATURES for the channel/feature dim, then 8 for spatial or time dims;
+    # for rank 2 and 3 the feature dim also has to be last (Linear, LayerNorm, attention).
+    return {1: [FEATURES], 2: [2, FEATURES], 3: [2, 8, FEATURES], 4: [2, FEATURES, 8, 8],
+            5: [2, FEATURES, 8, 8, 8]}[rank]
+
+
+def _input_candidates(node: Node) -> list[dict[str, dict[str, Any]]]:
+    ports = [p for p in node.inputs if p.required]
+    candidates = []
+    for rank, dtype in itertools.product(_rank_candidates(node), ("float32", "int64")):
+        shape = _shape(rank)
+        alternatives: list[dict[str, dict[str, Any]]] = [
+            {p.name: {"shape": shape, "dtype": dtype} for p in ports}]
+        if any(p.name in ("target", "y") for p in ports):  # class-index targets
+            alternatives.append({p.name: ({"shape": [shape[0]] + shape[2:], "dtype": "int64"}
+                                          if p.name in ("target", "y") else {"shape": shape, "dtype": dtype})
+                                 for p in ports})
+        if rank == 3:  # channel-first sequences (Conv1d-like, pooling)
+            alternatives.append({p.name: {"shape": [2, FEATURES, 8], "dtype": dtype} for p in ports})
+        candidates.extend(alternatives)
+    return candidates
+
+
+def _tensor(spec: dict[str, Any]) -> torch.Tensor:
+    return torch.empty(spec["shape"], dtype=getattr(torch, spec["dtype"]), device="meta")
+
+
+def _try(obj: Any, node: Node, args: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> None:
+    with torch.device("meta"):
+        layer = obj(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()})
+    order = [p.name for p in node.inputs if p.name in inputs]
+    layer(*[_tensor(inputs[name]) for name in order])
+
+
+def find_example(node: Node, obj: Any) -> tuple[dict[str, Any] | None, str]:
+    if node.kind not in ("layer", "loss") or not node.call.get("instantiate"):
+        return None, ""
+    if any(p.type not in ("tensor",) for p in node.inputs if p.required):
+        return None, "an input port is not a plain tensor"
+    base = {a.name: example_value(a) for a in node.args if a.stage == "init" and a.required}
+    if node.example and node.example.get("args"):
+        base.update(node.example["args"])
+    last_error = "no candidate tried"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for inputs in _input_candidates(node):
+            try:
+                _try(obj, node, base, inputs)
+            except Exception as exc:  # noqa: BLE001 - any failure just means "try the next candidate"
+                last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+                continue
+            return {"args": base, "inputs": inputs}, ""
+    return None, f"no candidate input worked on the meta device; last error: {last_error}"
