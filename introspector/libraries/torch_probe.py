@@ -103,22 +103,40 @@ def _try(obj: Any, node: Node, args: dict[str, Any], inputs: dict[str, dict[str,
     layer(*[_tensor(inputs[name]) for name in order])
 
 
+def _module_valued(arg: Arg) -> bool:
+    schema = arg.schema or {}
+    return schema.get("x-nodecat") == "module" or any(s.get("x-nodecat") == "module" for s in schema.get("anyOf", ()))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"
+
+
 def find_example(node: Node, obj: Any) -> tuple[dict[str, Any] | None, str]:
     if node.kind not in ("layer", "loss") or not node.call.get("instantiate"):
         return None, ""
     if any(p.type not in ("tensor",) for p in node.inputs if p.required):
         return None, "an input port is not a plain tensor"
-    base = {a.name: example_value(a) for a in node.args if a.stage == "init" and a.required}
-    if node.example and node.example.get("args"):
-        base.update(node.example["args"])
-    last_error = "no candidate tried"
+    module_args = [a.name for a in node.args if a.required and _module_valued(a)]
+    if module_args:
+        return None, (f"required argument {', '.join(module_args)} takes a layer (fed by an edge); "
+                      "examples hold JSON values only")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if node.example is not None:  # given by an override: it must work as written
+            try:
+                _try(obj, node, node.example["args"], node.example["inputs"])
+            except Exception as exc:  # noqa: BLE001 - reported, not raised: the catalog says why
+                return None, f"the override's example fails on the meta device: {_short(exc)}"
+            return node.example, ""
+        base = {a.name: example_value(a) for a in node.args if a.stage == "init" and a.required}
+        last_error = "no candidate tried"
         for inputs in _input_candidates(node):
             try:
                 _try(obj, node, base, inputs)
             except Exception as exc:  # noqa: BLE001 - any failure just means "try the next candidate"
-                last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+                last_error = _short(exc)
                 continue
             return {"args": base, "inputs": inputs}, ""
     return None, f"no candidate input worked on the meta device; last error: {last_error}"
