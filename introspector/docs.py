@@ -128,6 +128,23 @@ def _strip_signature_lines(doc: str) -> str:
     return "\n".join(line for i, line in enumerate(lines) if i not in drop)
 
 
+_DIRECTIVE = re.compile(r"^\.\. (note|warning|seealso|versionadded|versionchanged|deprecated)::")
+
+
+def _strip_directives(doc: str) -> str:
+    """Drop reST admonitions (the directive line and its indented block) so they never become the summary."""
+    kept, skipping = [], False
+    for line in doc.splitlines():
+        if _DIRECTIVE.match(line):
+            skipping = True
+            continue
+        if skipping and (not line.strip() or line[:1].isspace()):
+            continue
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def _normalise(text: str | None) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
 
@@ -147,7 +164,7 @@ def _looks_google(body: str) -> bool:
 def read_doc(obj: object) -> DocInfo:
     raw = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
     signatures = text_signatures(raw)
-    body = _strip_signature_lines(raw).strip()
+    body = _strip_directives(_strip_signature_lines(raw)).strip()
     try:
         parsed = _PARSER.parse(body) if _looks_google(body) else docstring_parser.parse(body)
     except docstring_parser.ParseError:

@@ -51,10 +51,12 @@ def untyped(reason: str, phrase: str = "") -> Typing:
 
 
 def any_of(parts: list[Schema]) -> Schema:
+    """anyOf of the parts, flattened (no anyOf inside anyOf) and without repeats."""
     unique: list[Schema] = []
     for part in parts:
-        if part not in unique:
-            unique.append(part)
+        for member in (part["anyOf"] if set(part) == {"anyOf"} else [part]):
+            if member not in unique:
+                unique.append(member)
     return unique[0] if len(unique) == 1 else {"anyOf": unique}
 
 
