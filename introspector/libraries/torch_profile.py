@@ -97,7 +97,8 @@ _F_CATEGORY = [  # (name pattern, category) for torch.nn.functional, first match
     (r"dropout", "dropout"),
     (r"^pad$|interpolate|upsample|grid_sample|affine_grid|pixel_", "resampling"),
     (r"embedding|one_hot", "embedding"),
-    (r"attention|linear|bilinear", "linear"),
+    (r"attention|linear|bilinear|mm$", "linear"),
+    (r"channel_shuffle", "reshape"),
     (r"distance|similarity|pdist", "distance"),
 ]
 
