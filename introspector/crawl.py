@@ -54,9 +54,9 @@ def crawl(profile: LibraryProfile, progress: Progress | None = None) -> CrawlRes
                 progress(index, len(usable), node_id)
             try:
                 nodes.append(describe(node_id, obj, kind, profile, tuple(aliases)))
-            except (ValueError, TypeError) as exc:  # inspect.signature's way of saying "no signature"
+            except (ValueError, TypeError):  # inspect.signature's way of saying "no signature"
                 excluded.append(Exclusion(node_id, "no-signature",
-                                          f"neither inspect nor the docstring gives a signature ({exc})"))
+                                          "neither inspect.signature nor a signature line in the docstring"))
     for target, paths in doc_aliases.items():  # alias of something we do not crawl: keep them as nodes
         for path in paths:
             excluded.append(Exclusion(path, "not-a-node", f"documented alias of {target}, which is not crawled"))

@@ -1,0 +1,46 @@
+# nodecat: the two commands the README starts with are `make demo` and `make test`.
+# Everything runs inside .venv, created from constraints.txt (the versions that
+# generate the committed catalogs). No target needs the network except `venv`,
+# which installs packages.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.nodecat-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test catalogs bench clean
+
+help:
+	@echo "make demo      build and check the committed catalogs, validate them, print statistics"
+	@echo "make test      run the test suite"
+	@echo "make venv      create .venv and install nodecat with pinned dependencies (constraints.txt)"
+	@echo "make catalogs  rebuild the committed catalogs of the installed libraries"
+	@echo "make bench     run the benchmarks under bench/"
+	@echo "make clean     remove .venv and caches"
+
+# Re-installs only when pyproject.toml or constraints.txt changed since the last install.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -c constraints.txt -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nodecat catalog build all --check
+	$(BIN)/nodecat catalog validate
+	$(BIN)/nodecat catalog stats
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+catalogs: $(STAMP)
+	$(BIN)/nodecat catalog build all
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit $$?; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
