@@ -196,10 +196,14 @@ def stats_cmd(library: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--overrides", "overrides_path", type=click.Path(path_type=Path), default=None,
               help="Overrides file to write (default: overrides/<library>.json).")
-def review_cmd(library: str, interactive: bool, as_json: bool, overrides_path: Path | None) -> None:
+@click.option("--catalog", "catalog_path", type=click.Path(path_type=Path), default=None,
+              help="Catalog file to review (default: the one of the installed version).")
+def review_cmd(library: str, interactive: bool, as_json: bool, overrides_path: Path | None,
+               catalog_path: Path | None) -> None:
     """List what still needs a human decision, most used first."""
+    from introspector.build import load_catalog
     from introspector.review import review_items
-    items = review_items(_guarded(as_json, lambda: _load(library)))
+    items = review_items(_guarded(as_json, lambda: load_catalog(catalog_path) if catalog_path else _load(library)))
     if not interactive:
         if as_json:
             _emit_json([i.to_json() for i in items])
