@@ -69,10 +69,25 @@ def catalog_text(catalog: Catalog) -> str:
 def load_catalog(path: Path) -> Catalog:
     """Read and schema-check a catalog file; every problem names the file, the node and the field."""
     document = load_strict(path)
-    problems = schema_problems("catalog", document)
+    problems = schema_problems("catalog", document) or _name_clashes(document)
     if problems:
         raise CatalogError([p.located(relative(path)) for p in problems])
     return Catalog.from_json(document)
+
+
+def _name_clashes(document: dict) -> list[Problem]:
+    """Every id and alias must name one node only, or lookups would depend on file order."""
+    owners: dict[str, str] = {}
+    problems = []
+    for index, node in enumerate(document["nodes"]):
+        for position, name in enumerate([node["id"], *node.get("aliases", [])]):
+            pointer = f"/nodes/{index}/id" if position == 0 else f"/nodes/{index}/aliases/{position - 1}"
+            if name in owners:
+                problems.append(Problem("duplicate_id", f"{name} already names node {owners[name]}",
+                                        entry=node["id"], pointer=pointer))
+            else:
+                owners[name] = node["id"]
+    return problems
 
 
 def catalog_path_for(library: str, version: str | None = None) -> Path:
@@ -84,6 +99,10 @@ def catalog_path_for(library: str, version: str | None = None) -> Path:
     cached = user_cache_dir() / catalog_filename(library, version)
     if cached.exists():
         return cached
+    from introspector.libraries import LIBRARIES
+    if library not in LIBRARIES:
+        raise CatalogError([Problem("no_catalog", f"no catalog for {library} {version}, and no crawler for {library} yet",
+                                    relative(committed), hint="supported now: " + ", ".join(LIBRARIES))])
     raise CatalogError([Problem(
         "no_catalog", f"no catalog for {library} {version} (the installed version)", relative(committed),
         hint=f"run `nodecat catalog build {library} --cache` to build one into {user_cache_dir()}, "

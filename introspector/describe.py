@@ -66,6 +66,10 @@ def type_argument(name: str, annotation: Any, default: Any, doc: DocInfo,
                   profile: LibraryProfile) -> tuple[Typing, str, bool]:
     """(typing, source, hidden) for one argument: annotation, docstring, default, then convention."""
     attempts: list[tuple[Typing, str]] = []
+    if annotation in (None, type(None)) and default is not None:
+        # e.g. torch's BroadcastingList2[int], which evaluates to None outside TorchScript:
+        # "only None" for an argument that is required or defaults to something else is no type.
+        annotation = inspect.Parameter.empty
     if annotation is not inspect.Parameter.empty:
         attempts.append((from_annotation(annotation, profile.types), "annotation"))
     arg_doc = doc.args.get(name)

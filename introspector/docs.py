@@ -128,6 +128,7 @@ def _strip_signature_lines(doc: str) -> str:
     return "\n".join(line for i, line in enumerate(lines) if i not in drop)
 
 
+_ROLE = re.compile(r":(class|func|attr|obj|meth|mod|data|ref):`~?([^`]+)`")
 _DIRECTIVE = re.compile(r"^\.\. (note|warning|seealso|versionadded|versionchanged|deprecated)::")
 
 
@@ -164,7 +165,8 @@ def _looks_google(body: str) -> bool:
 def read_doc(obj: object) -> DocInfo:
     raw = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
     signatures = text_signatures(raw)
-    body = _strip_directives(_strip_signature_lines(raw)).strip()
+    # Sphinx roles (:class:`torch.dtype`) carry colons that would split "name (type): doc" lines.
+    body = _ROLE.sub(r"\2", _strip_directives(_strip_signature_lines(raw))).strip()
     try:
         parsed = _PARSER.parse(body) if _looks_google(body) else docstring_parser.parse(body)
     except docstring_parser.ParseError:

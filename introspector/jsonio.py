@@ -7,12 +7,13 @@ NaN/Infinity are errors, not silently accepted.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from introspector.errors import CatalogError, Problem
+from introspector.errors import CatalogError, Problem, json_pointer
 
 
 def dumps(value: Any) -> str:
@@ -37,17 +38,55 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
+class _Pairs(list):
+    """An object as parsed, before duplicate keys are checked (a dict would have dropped them)."""
+
+
+class _StrictnessError(ValueError):
+    def __init__(self, message: str, pointer: str):
+        super().__init__(message)
+        self.pointer = pointer
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _StrictnessError(f"number {text} is too large for a float", "")
+    return value
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _StrictnessError(f"{name} is not valid JSON", "")
+
+
+def _to_plain(value: Any) -> Any:
+    """Turn parsed pairs into dicts, refusing duplicate keys with the JSON Pointer of their object.
+
+    Iterative, so an absurdly deep document cannot hit the recursion limit here.
+    """
+    holder: list[Any] = [value]
+    pending: list[tuple[Any, str | int, list[str | int]]] = [(holder, 0, [])]
+    while pending:
+        container, key, path = pending.pop()
+        item = container[key]
+        if isinstance(item, _Pairs):
+            plain: dict[str, Any] = {}
+            for name, child in item:
+                if name in plain:
+                    raise _StrictnessError(f"duplicate key {name!r}", json_pointer(path) or "/")
+                plain[name] = child
+            container[key] = plain
+            pending.extend((plain, name, [*path, name]) for name in plain)
+        elif isinstance(item, list):
+            pending.extend((item, index, [*path, index]) for index in range(len(item)))
+    return holder[0]
+
+
+def parse_strict(text: str) -> Any:
+    """Parse JSON text; duplicate keys, NaN/Infinity and overflowing numbers are errors."""
+    parsed = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant,
+                        parse_float=_finite_float)
+    return _to_plain(parsed)
 
 
 def load_strict(path: Path) -> Any:
@@ -59,9 +98,12 @@ def load_strict(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise CatalogError([Problem("bad_encoding", f"not UTF-8 text ({exc.reason})", str(path))]) from None
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        return parse_strict(text)
     except json.JSONDecodeError as exc:
         raise CatalogError([Problem("bad_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                                     str(path))]) from None
-    except (ValueError, RecursionError) as exc:
-        raise CatalogError([Problem("bad_json", f"invalid JSON: {exc}", str(path))]) from None
+    except _StrictnessError as exc:
+        raise CatalogError([Problem("bad_json", f"invalid JSON: {exc}", str(path),
+                                    pointer=exc.pointer)]) from None
+    except RecursionError:
+        raise CatalogError([Problem("bad_json", "invalid JSON: nested too deeply", str(path))]) from None

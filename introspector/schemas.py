@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import jsonschema
+import referencing.exceptions
 from referencing import Registry, Resource
 
 from introspector.errors import Problem, json_pointer
@@ -62,5 +63,8 @@ def schema_problems(name: str, document: Any) -> list[Problem]:
 
 def check_value(schema: dict[str, Any], value: Any) -> str | None:
     """Validate one argument value against its schema fragment; the message, or None when valid."""
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    except referencing.exceptions.Unresolvable as exc:  # a $ref to nowhere: no fetching, just an error
+        return f"the schema cannot be evaluated: unresolvable reference {exc}"
     return None if error is None else error.message
