@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from introspector.vocabulary import CATALOG_FORMAT, Kind, PortType, Review, Source, Stage
+
 JsonValue = Any  # a value that round-trips through json (None, bool, int, float, str, list, dict)
 
 _NO_DEFAULT = object()
@@ -17,13 +19,13 @@ _NO_DEFAULT = object()
 @dataclass(frozen=True)
 class Arg:
     name: str
-    stage: str = "init"
+    stage: Stage = "init"
     required: bool = False
     default: JsonValue = _NO_DEFAULT
     default_repr: str = ""
     schema: dict[str, Any] | None = None
     unsupported: str = ""
-    source: str = "none"
+    source: Source = "none"
     phrase: str = ""
     doc: str = ""
     example: JsonValue = _NO_DEFAULT
@@ -71,7 +73,7 @@ class Arg:
 @dataclass(frozen=True)
 class InputPort:
     name: str
-    type: str = "tensor"
+    type: PortType = "tensor"
     conns: int | None = 1
     required: bool = True
     doc: str = ""
@@ -90,7 +92,7 @@ class InputPort:
 @dataclass(frozen=True)
 class OutputPort:
     name: str
-    type: str = "tensor"
+    type: PortType = "tensor"
     path: tuple[int, ...] = ()
     doc: str = ""
 
@@ -114,14 +116,14 @@ class Node:
     name: str
     origin_module: str
     origin_qualname: str
-    kind: str
+    kind: Kind
     category: str
     summary: str
     call: dict[str, Any]
     inputs: tuple[InputPort, ...]
     outputs: tuple[OutputPort, ...]
     args: tuple[Arg, ...]
-    review: str = "auto"
+    review: Review = "auto"
     review_reasons: tuple[str, ...] = ()
     provenance: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
@@ -212,7 +214,6 @@ class Catalog:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        from introspector.vocabulary import CATALOG_FORMAT
         out: dict[str, Any] = {
             "format": CATALOG_FORMAT, "library": self.library, "version": self.version,
             "generator": self.generator,

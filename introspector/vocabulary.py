@@ -9,7 +9,6 @@ from typing import Literal, get_args
 
 CATALOG_FORMAT = "nodecat-catalog/1"
 OVERRIDES_FORMAT = "nodecat-overrides/1"
-SEED_FORMAT = "nodecat-seed/1"
 
 Kind = Literal["layer", "function", "loss", "optimizer", "scheduler", "container",
                "input", "constant", "block"]
