@@ -167,7 +167,7 @@ _CALLABLE_WORDS = ("callable", "function", "module")
 
 def _clean_phrase(phrase: str) -> str:
     text = re.sub(r":(class|func|attr|obj):`~?([^`]+)`", r"\2", phrase)
-    text = text.replace("``", "").replace("`", "")
+    text = text.replace("``", "").replace("`", "").replace("python:", "")  # Sphinx intersphinx prefix
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -216,7 +216,9 @@ def _word_schema(word: str, lib: LibraryTypes) -> tuple[Schema | None, str]:
             return {"type": "array", "items": any_of(schemas)}, ""
     of_match = re.fullmatch(r"(\w+)\s*(?:\[\s*(\w+)\s*\]|of\s+(\w+))", lowered)
     if of_match and of_match.group(1) in _SEQUENCE_WORDS:
-        item, _ = _word_schema(of_match.group(2) or of_match.group(3), lib)
+        member = of_match.group(2) or of_match.group(3)
+        # "tuple of tensors" names its items in the plural; the item type is the singular word.
+        item, _ = _word_schema(member[:-1] if member.endswith("s") else member, lib)
         if item is not None:
             return {"type": "array", "items": item}, ""
     if lowered in _SEQUENCE_WORDS:
