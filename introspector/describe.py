@@ -9,6 +9,7 @@ import math
 import re
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from introspector.docs import DocInfo, TextSignature, Unreadable, read_doc
@@ -100,8 +101,19 @@ def _refine(typing_: Typing, source: str, default: Any, description: str) -> Typ
     return Typing(schema, typing_.phrase)
 
 
-def _signature(obj: Any, doc: DocInfo) -> tuple[list[inspect.Parameter], dict[str, Any], str]:
-    """Parameters, resolved annotations and return text of a callable (from text signatures for builtins)."""
+@dataclass(frozen=True)
+class CallSignature:
+    """Parameters of a callable with their resolved annotations, and what it returns:
+    a return annotation (from inspect) or the text after '->' (from a docstring signature line)."""
+
+    params: list[inspect.Parameter]
+    hints: dict[str, Any]
+    return_annotation: Any = None
+    return_text: str = ""
+
+
+def _signature(obj: Any, doc: DocInfo) -> CallSignature:
+    """The signature of a callable; for builtins without one, from their docstring signature lines."""
     target = obj.__init__ if inspect.isclass(obj) else obj
     try:
         sig = inspect.signature(obj)
@@ -109,15 +121,15 @@ def _signature(obj: Any, doc: DocInfo) -> tuple[list[inspect.Parameter], dict[st
         only_varargs = params and all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
         if not (only_varargs and doc.signatures):
             hints = _resolved_hints(target)
-            returns = "" if sig.return_annotation is inspect.Signature.empty else "annotation"
-            return params, hints, returns
+            annotation = hints.get("return", sig.return_annotation)
+            return CallSignature(params, hints, None if annotation is inspect.Signature.empty else annotation)
     except (ValueError, TypeError):
         if not doc.signatures:
             raise
     return _merge_overloads(doc.signatures)
 
 
-def _merge_overloads(overloads: tuple[TextSignature, ...]) -> tuple[list[inspect.Parameter], dict[str, Any], str]:
+def _merge_overloads(overloads: tuple[TextSignature, ...]) -> CallSignature:
     """The richest overload; parameters that some overload lacks become optional."""
     richest = max(overloads, key=lambda s: len(s.parameters))
     everywhere = set.intersection(*({p.name for p in s.parameters} for s in overloads))
@@ -127,7 +139,7 @@ def _merge_overloads(overloads: tuple[TextSignature, ...]) -> tuple[list[inspect
                 and param.kind is not param.VAR_POSITIONAL:
             param = param.replace(default=None)
         params.append(param)
-    return params, {}, richest.returns
+    return CallSignature(params, {}, return_text=richest.returns)
 
 
 def _arg(param: inspect.Parameter, annotation: Any, doc: DocInfo, stage: str, profile: LibraryProfile) -> Arg:
@@ -163,9 +175,10 @@ def _stable_repr(value: Any) -> str:
     return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
 
 
-def _outputs_from_return(annotation: Any, returns_text: str, profile: LibraryProfile) -> tuple[list[OutputPort], str]:
+def _outputs_from_return(signature: CallSignature, profile: LibraryProfile) -> tuple[list[OutputPort], str]:
     """Output ports from a return annotation (tuple -> several) or a text signature's '-> ...'."""
-    if annotation is not None and annotation is not inspect.Signature.empty:
+    annotation, returns_text = signature.return_annotation, signature.return_text
+    if annotation is not None:
         if typing.get_origin(annotation) is tuple:
             members = typing.get_args(annotation)
             if len(members) == 2 and members[1] is Ellipsis:
@@ -215,12 +228,12 @@ def _port_kind(param: inspect.Parameter, annotation: Any, doc: DocInfo, profile:
     return ""
 
 
-def _split_call_params(params: list[inspect.Parameter], hints: dict[str, Any], doc: DocInfo,
-                       profile: LibraryProfile, unannotated_is_tensor: bool,
-                       ) -> tuple[list[InputPort], list[Arg]]:
+def _split_call_params(signature: CallSignature, doc: DocInfo, profile: LibraryProfile,
+                       unannotated_is_tensor: bool) -> tuple[list[InputPort], list[Arg]]:
     ports: list[InputPort] = []
     args: list[Arg] = []
-    for param in params:
+    hints = signature.hints
+    for param in signature.params:
         if param.name in ("self", "cls") or param.name in _DROPPED_PARAMS or param.kind is param.VAR_KEYWORD:
             continue
         if param.name.startswith("_"):
@@ -240,8 +253,8 @@ def _split_call_params(params: list[inspect.Parameter], hints: dict[str, Any], d
 
 
 def _init_args(cls: type, doc: DocInfo, profile: LibraryProfile, skip: frozenset[str]) -> list[Arg]:
-    params, hints, _ = _signature(cls, doc)
-    return [_arg(p, hints.get(p.name, p.annotation), doc, "init", profile) for p in params
+    signature = _signature(cls, doc)
+    return [_arg(p, signature.hints.get(p.name, p.annotation), doc, "init", profile) for p in signature.params
             if p.name not in skip and not p.name.startswith("_") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
@@ -276,17 +289,15 @@ def describe(node_id: str, obj: Any, kind: str, profile: LibraryProfile, aliases
             provenance["outputs"] = "rule"
         else:
             fdoc = read_doc(forward)
-            fparams, fhints, _ = _signature(forward, fdoc)
-            inputs, call_args = _split_call_params(fparams, fhints, fdoc, profile, unannotated_is_tensor=True)
-            outputs, provenance["outputs"] = _outputs_from_return(
-                fhints.get("return", inspect.signature(forward).return_annotation), "", profile)
+            fsignature = _signature(forward, fdoc)
+            inputs, call_args = _split_call_params(fsignature, fdoc, profile, unannotated_is_tensor=True)
+            outputs, provenance["outputs"] = _outputs_from_return(fsignature, profile)
         args = init_args + call_args
         call = {"instantiate": True, "apply": forward is not None, "copy": _copy_option(name, args)}
     else:
-        params, hints, returns = _signature(obj, doc)
-        inputs, args = _split_call_params(params, hints, doc, profile, unannotated_is_tensor=False)
-        ret = hints.get("return", inspect.Signature.empty) if returns == "annotation" else None
-        outputs, provenance["outputs"] = _outputs_from_return(ret, "" if returns == "annotation" else returns, profile)
+        signature = _signature(obj, doc)
+        inputs, args = _split_call_params(signature, doc, profile, unannotated_is_tensor=False)
+        outputs, provenance["outputs"] = _outputs_from_return(signature, profile)
         call = {"instantiate": False, "apply": True, "copy": _copy_option(name, args)}
     module = getattr(obj, "__module__", None) or ""
     node = Node(
