@@ -13,8 +13,9 @@ It prints the medians and
     ratio        = build / import            (the whole build process against the bare import)
     crawl ratio  = (build - import) / import (the crawl's own cost, the import subtracted)
 
-Usage: python bench/catalog_build.py [--library torch|all] [--repeat N] [--json]
-Every library of introspector.libraries.LIBRARIES is accepted. Nothing here asserts a time.
+Usage: python bench/catalog_build.py [--library torch|keras|all] [--repeat N] [--json]
+Every library of introspector.libraries.LIBRARIES is accepted. Keras runs on KERAS_BACKEND=torch
+unless the environment names another backend. Nothing here asserts a time.
 """
 from __future__ import annotations
 
@@ -120,6 +121,8 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Every timed process imports Keras on the backend nodecat uses (the bare import included).
+    os.environ.setdefault("KERAS_BACKEND", "torch")
     libraries = _libraries()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--library", choices=[*libraries, "all"], default="all",

@@ -19,9 +19,11 @@ class CrawlResult:
     objects: dict[str, object]  # node id -> the object it describes (for probing)
 
 
-def _canonical(paths: list[str]) -> str:
-    """Shortest public import path; ties broken alphabetically so the choice is stable."""
-    return min(paths, key=lambda p: (p.count("."), len(p), p))
+def _canonical(paths: list[str], obj: object) -> str:
+    """The path that ends in the object's own name (keras.layers.MaxPooling2D, not its alias
+    MaxPool2D), then the shortest; ties broken alphabetically so the choice is stable."""
+    own_name = getattr(obj, "__name__", None)
+    return min(paths, key=lambda p: (p.rsplit(".", 1)[1] != own_name, p.count("."), len(p), p))
 
 
 def crawl(profile: LibraryProfile, progress: Progress | None = None) -> CrawlResult:
@@ -35,7 +37,7 @@ def crawl(profile: LibraryProfile, progress: Progress | None = None) -> CrawlRes
     doc_aliases: dict[str, list[str]] = {}
     for items in groups.values():
         paths = sorted({i.path for i in items})
-        canonical = _canonical(paths)
+        canonical = _canonical(paths, items[0].obj)
         first = next(i for i in items if i.path == canonical)
         if first.exclusion is not None:
             excluded.append(first.exclusion)

@@ -9,12 +9,13 @@ import math
 import re
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from introspector.docs import DocInfo, TextSignature, Unreadable, read_doc
 from introspector.model import Arg, InputPort, Node, OutputPort
 from introspector.profile import LibraryProfile
+from introspector.prose import from_prose
 from introspector.typemap import (NULL, Typing, any_of, enum_from_doc, from_annotation, from_default,
                                   from_doc_phrase, untyped)
 
@@ -23,11 +24,19 @@ _DROPPED_PARAMS = frozenset({"out"})
 
 
 def _is_tensor_schema(schema: dict[str, Any] | None) -> bool:
+    return _names_value_kind(schema, ("tensor",))
+
+
+def _names_value_kind(schema: dict[str, Any] | None, kinds: tuple[str, ...]) -> bool:
     if not schema:
         return False
-    if schema.get("x-nodecat") == "tensor":
+    if schema.get("x-nodecat") in kinds:
         return True
-    return any(_is_tensor_schema(s) for s in schema.get("anyOf", ()))
+    return any(_names_value_kind(s, kinds) for s in schema.get("anyOf", ()))
+
+
+# Values another node produces: a tensor, a layer handed to a wrapper, a learning-rate schedule.
+_EDGE_VALUE_KINDS = ("tensor", "module", "schedule")
 
 
 def _is_tensor_list_schema(schema: dict[str, Any] | None) -> bool:
@@ -76,6 +85,9 @@ def type_argument(name: str, annotation: Any, default: Any, doc: DocInfo,
     arg_doc = doc.args.get(name)
     if arg_doc and arg_doc.type_phrase:
         attempts.append((from_doc_phrase(arg_doc.type_phrase, profile.types), "docstring"))
+    elif arg_doc and arg_doc.description and profile.prose_types:
+        # Keras writes no "(type)": the type is the leading phrase of the description.
+        attempts.append((from_prose(arg_doc.description, profile.types), "docstring"))
     if default is not inspect.Parameter.empty and default is not None:
         attempts.append((from_default(default, profile.types), "default"))
     convention = profile.convention(name)
@@ -156,7 +168,7 @@ def _arg(param: inspect.Parameter, annotation: Any, doc: DocInfo, stage: str, pr
     }
     if typing_.typed:
         fields["schema"] = typing_.schema
-        fields["accepts_edge"] = _is_tensor_schema(typing_.schema)
+        fields["accepts_edge"] = _names_value_kind(typing_.schema, _EDGE_VALUE_KINDS)
     else:
         fields["unsupported"] = typing_.reason
     if param.default is not inspect.Parameter.empty:
@@ -273,11 +285,17 @@ def describe(node_id: str, obj: Any, kind: str, profile: LibraryProfile, aliases
     name = node_id.rsplit(".", 1)[1]
     provenance = {"inputs": "signature", "category": "rule", "call": "rule", "kind": "rule"}
     if kind in ("optimizer", "scheduler"):
+        # torch optimizers take the parameters and torch schedulers the optimizer they step;
+        # Keras takes neither (model.compile wires them) and its schedules feed `learning_rate`.
         feed = "params" if kind == "optimizer" else "optimizer"
+        takes_feed = any(p.name == feed for p in _signature(obj, doc).params)
         args = _init_args(obj, doc, profile, frozenset({feed}))
         inputs = [InputPort(feed, "parameters" if kind == "optimizer" else "optimizer", 1, True,
-                            doc.args[feed].description if feed in doc.args else "")]
-        outputs = [OutputPort(kind, "optimizer" if kind == "optimizer" else "any")]
+                            doc.args[feed].description if feed in doc.args else "")] if takes_feed else []
+        if kind == "optimizer":
+            outputs = [OutputPort("optimizer", "optimizer")]
+        else:
+            outputs = [OutputPort("scheduler", "any")] if takes_feed else [OutputPort("schedule", "schedule")]
         call = {"instantiate": True, "apply": False, "copy": False}
         provenance["outputs"] = "rule"
         provenance["inputs"] = "rule"
@@ -289,6 +307,8 @@ def describe(node_id: str, obj: Any, kind: str, profile: LibraryProfile, aliases
             provenance["outputs"] = "rule"
         else:
             fdoc = read_doc(forward)
+            if doc.call_args:  # Keras documents call() in the class docstring
+                fdoc = replace(fdoc, args={**doc.call_args, **fdoc.args})
             fsignature = _signature(forward, fdoc)
             inputs, call_args = _split_call_params(fsignature, fdoc, profile, unannotated_is_tensor=True)
             outputs, provenance["outputs"] = _outputs_from_return(fsignature, profile)

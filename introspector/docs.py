@@ -38,6 +38,7 @@ class DocInfo:
     description: str
     args: dict[str, ArgDoc] = field(default_factory=dict)
     signatures: tuple[TextSignature, ...] = ()
+    call_args: dict[str, ArgDoc] = field(default_factory=dict)  # a class's "Call arguments:" section
 
 
 def _parse_text_signature(name: str, params: str, returns: str) -> TextSignature | None:
@@ -162,23 +163,47 @@ def _looks_google(body: str) -> bool:
     return re.search(r"^(Args|Arguments|Keyword [Aa]rgs|Keyword arguments):\s*$", body, re.M) is not None
 
 
+_FENCED_CODE = re.compile(r"^[ \t]*```.*?^[ \t]*```[ \t]*$", re.M | re.S)
+_CALL_SECTION = re.compile(r"^(Call arguments|Call args|Call Arguments):\s*$")
+
+
+def _split_call_section(body: str) -> tuple[str, str]:
+    """(body without it, the indented block) of a Keras-style "Call arguments:" section."""
+    lines = body.splitlines()
+    start = next((i for i, line in enumerate(lines) if _CALL_SECTION.match(line)), None)
+    if start is None:
+        return body, ""
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end][:1].isspace()):
+        end += 1
+    return "\n".join(lines[:start] + lines[end:]), "\n".join(lines[start + 1:end])
+
+
+def _parse(body: str) -> docstring_parser.Docstring:
+    try:
+        return _PARSER.parse(body) if _looks_google(body) else docstring_parser.parse(body)
+    except docstring_parser.ParseError:
+        return docstring_parser.Docstring()
+
+
 def read_doc(obj: object) -> DocInfo:
-    raw = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
+    # Fenced examples (Keras) may start at column 0 and would stop cleandoc from dedenting the rest.
+    raw = inspect.cleandoc(_FENCED_CODE.sub("", getattr(obj, "__doc__", None) or ""))
     signatures = text_signatures(raw)
     # Sphinx roles (:class:`torch.dtype`) carry colons that would split "name (type): doc" lines.
     body = _ROLE.sub(r"\2", _strip_directives(_strip_signature_lines(raw))).strip()
-    try:
-        parsed = _PARSER.parse(body) if _looks_google(body) else docstring_parser.parse(body)
-    except docstring_parser.ParseError:
-        parsed = docstring_parser.Docstring()
+    body, call_block = _split_call_section(body)
+    parsed = _parse(body)
     summary = _normalise(parsed.short_description)
     if summary.startswith("__init__("):  # some classes put their signature first
         summary = _normalise((parsed.long_description or "").split("\n\n")[0])
     args = {p.arg_name: ArgDoc(_normalise(p.type_name), _normalise(p.description))
             for p in parsed.params}
     args.update(_rst_arg_docs(body, args))
+    call_args = {p.arg_name: ArgDoc(_normalise(p.type_name), _normalise(p.description))
+                 for p in _parse("Call.\n\nArgs:\n" + call_block).params} if call_block else {}
     return DocInfo(summary=summary, description=_normalise(parsed.long_description),
-                   args=args, signatures=signatures)
+                   args=args, signatures=signatures, call_args=call_args)
 
 
 _RST_ARG = re.compile(r"^\s{0,8}(\w+):\s+(\S.*)$")

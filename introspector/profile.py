@@ -27,6 +27,7 @@ class Found:
 class LibraryProfile(Protocol):
     name: str
     types: LibraryTypes
+    prose_types: bool  # argument types are written as the leading phrase of the description (Keras)
 
     def version(self) -> str: ...
 

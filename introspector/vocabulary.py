@@ -10,7 +10,7 @@ from typing import Literal, get_args
 CATALOG_FORMAT = "nodecat-catalog/1"
 OVERRIDES_FORMAT = "nodecat-overrides/1"
 
-Kind = Literal["layer", "function", "loss", "optimizer", "scheduler", "container",
+Kind = Literal["layer", "function", "loss", "metric", "optimizer", "scheduler", "container",
                "input", "constant", "block"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -25,9 +25,13 @@ REVIEW_STATES: tuple[str, ...] = get_args(Review)
 Stage = Literal["init", "apply"]
 
 # What travels along an edge into or out of a port.
-PortType = Literal["tensor", "tensors", "tensor-pair", "parameters", "optimizer", "module", "any"]
+# "schedule": a Keras learning-rate schedule, fed into an optimizer's learning_rate argument.
+PortType = Literal["tensor", "tensors", "tensor-pair", "parameters", "optimizer", "schedule", "module", "any"]
 PORT_TYPES: tuple[str, ...] = get_args(PortType)
 
 # Non-JSON value kinds a schema fragment can name with the "x-nodecat" keyword.
-ValueKind = Literal["dtype", "device", "tensor", "module", "shape", "memory-format", "layout"]
+# initializer/regularizer/constraint/activation: a Keras object named by its registered name
+# (or given as a {"class_name", "config"} object); schedule: a learning-rate schedule node.
+ValueKind = Literal["dtype", "device", "tensor", "module", "shape", "memory-format", "layout",
+                    "initializer", "regularizer", "constraint", "activation", "schedule"]
 VALUE_KINDS: tuple[str, ...] = get_args(ValueKind)

@@ -1,4 +1,4 @@
-"""Shared fixtures: one torch catalog build per session, the committed catalog, CLI helpers.
+"""Shared fixtures: one torch and one Keras catalog build per session, the committed catalog, CLI helpers.
 
 Crawling torch and probing every layer on the meta device takes seconds, so the
 catalog is built once (`built`) and every test reads it; tests that need another
@@ -7,10 +7,14 @@ catalog or overrides file write it under tmp_path, never into catalogs/ or overr
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # as nodecat does; before anything imports keras
+
 from click.testing import CliRunner, Result
 
 import introspector.build
@@ -55,6 +59,33 @@ def committed_path() -> Path:
 def committed_doc(committed_path: Path) -> dict[str, Any]:
     """The committed catalog as a fresh, mutable JSON document (each test gets its own copy)."""
     return json.loads(committed_path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def keras_built() -> BuildResult:
+    """A fresh build of the Keras catalog (on the torch backend) with the project's overrides file."""
+    return build_catalog("keras")
+
+
+@pytest.fixture(scope="session")
+def keras_catalog(keras_built: BuildResult) -> Catalog:
+    return keras_built.catalog
+
+
+@pytest.fixture(scope="session")
+def keras_text(keras_catalog: Catalog) -> str:
+    return catalog_text(keras_catalog)
+
+
+@pytest.fixture(scope="session")
+def keras_doc(keras_text: str) -> dict[str, Any]:
+    return json.loads(keras_text)
+
+
+@pytest.fixture(scope="session")
+def keras_auto_crawl() -> CrawlResult:
+    """The automatic Keras descriptors, before any override."""
+    return crawl(load_profile("keras"))
 
 
 @pytest.fixture(scope="session")

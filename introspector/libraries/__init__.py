@@ -1,14 +1,21 @@
 """One profile per library: what the generic crawler needs to know about it."""
 from __future__ import annotations
 
+import os
+
 from introspector.profile import LibraryProfile
 
-LIBRARIES = ("torch",)
+LIBRARIES = ("torch", "keras")
 
 
 def load_profile(library: str) -> LibraryProfile:
-    """Import the profile lazily: importing torch costs seconds."""
+    """Import the profile lazily: importing torch or keras costs seconds."""
     if library == "torch":
         from introspector.libraries.torch_profile import TorchProfile
         return TorchProfile()
+    if library == "keras":
+        # Keras picks its backend at import; torch is the one nodecat always has.
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        from introspector.libraries.keras_profile import KerasProfile
+        return KerasProfile()
     raise KeyError(library)

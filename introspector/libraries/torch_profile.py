@@ -111,6 +111,7 @@ def _public(name: str) -> bool:
 class TorchProfile:
     name = "torch"
     types = TYPES
+    prose_types = False  # torch writes "name (type): ..." and annotates most signatures
 
     def version(self) -> str:
         return torch.__version__.split("+")[0]
