@@ -63,7 +63,7 @@ _FILLERS = {"function", "instance", "instances", "object", "objects", "value", "
 _RANGE_WORDS: dict[str, Schema] = {"positive": {"exclusiveMinimum": 0}, "non-negative": {"minimum": 0},
                                    "nonnegative": {"minimum": 0}, "unsigned": {"minimum": 0}}
 _COMPARISONS = {">=": "minimum", ">": "exclusiveMinimum", "<=": "maximum", "<": "exclusiveMaximum"}
-_CONTAINERS = {"tensor", "tensors", "matrix", "array", "arrays", "vector", "vectors", "variable"}
+_CONTAINERS = {"tensor", "tensors", "matrix", "array", "arrays", "vector", "vectors", "variable", "mask", "masks"}
 _FUNCTION_WORDS = {"if", "when", "where", "whether", "or", "and", "of", "to", "by", "in", "for", "with", "is",
                    "that", "which", "each", "per", "on", "at", "as", "from", "this", "its", "not", "no", "any"}
 _REFUSED = [({"callable", "callables", "function", "functions", "method"}, CALLABLE_REASON),
@@ -359,6 +359,10 @@ class _Parser:
                 self.i += 1
             elif (part := self.alternative()) is not None:
                 item, reason = (INTEGER if part[0] == _AXES else part[0]), part[1]
+            elif (ahead := self.container_ahead()) is not None:  # 'List of initial state tensors'
+                self.i += ahead
+                part = self.noun()
+                item, reason = (part if part is not None else (None, ""))
             else:
                 self.i, count = j, None
         j = self.i
@@ -370,6 +374,16 @@ class _Parser:
         if isinstance(count, int):
             schema.update(minItems=count, maxItems=count)
         return (None, reason) if reason else (schema, "")
+
+    def container_ahead(self) -> int | None:
+        """How many describing words precede a container word ('initial state tensors'), if one comes
+        within three plain words."""
+        for n in range(1, 4):
+            if self.kind(n) != "word" or self.key(n - 1) in _FUNCTION_WORDS:
+                return None
+            if self.key(n) in _CONTAINERS:
+                return n
+        return None
 
     def range(self) -> Schema:
         j = self.i

@@ -28,6 +28,15 @@ _BY_NAME: dict[str, Any] = {
 }
 
 
+# Layers that import an optional package when built. They are not probed at all, so the
+# catalog is the same bytes whether or not that package happens to be installed.
+NEEDS_PACKAGE = {
+    **{f"keras.layers.{name}": "tensorflow" for name in ("HashedCrossing", "Hashing", "IntegerLookup",
+                                                        "StringLookup", "TextVectorization")},
+    "keras.layers.STFTSpectrogram": "scipy",
+}
+
+
 def _value(arg: Arg) -> Any:
     if not arg.has_example and arg.name in _BY_NAME:
         return _BY_NAME[arg.name]
@@ -101,6 +110,9 @@ def _short(exc: Exception) -> str:
 def find_example(node: Node, obj: Any) -> tuple[dict[str, Any] | None, str]:
     if node.kind not in ("layer", "loss", "metric") or not node.call.get("instantiate"):
         return None, ""
+    if node.id in NEEDS_PACKAGE:
+        return None, (f"builds only with {NEEDS_PACKAGE[node.id]} installed, which nodecat does not require; "
+                      "not probed, so the catalog does not depend on it")
     layer_args = [a.name for a in node.args if a.required and _layer_valued(a)]
     if layer_args:
         return None, (f"required argument {', '.join(layer_args)} takes a layer (fed by an edge); "

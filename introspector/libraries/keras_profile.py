@@ -56,7 +56,7 @@ CONSTRAINT = _named_kind("constraint", keras.constraints, keras.constraints.Cons
 TYPES = LibraryTypes(
     by_class={keras.KerasTensor: TENSOR, keras.Variable: TENSOR, keras.layers.Layer: LAYER,
               keras.optimizers.schedules.LearningRateSchedule: SCHEDULE},
-    by_word={"tensor": TENSOR, "tensors": {"type": "array", "items": TENSOR}, "layer": LAYER,
+    by_word={"tensor": TENSOR, "layer": LAYER,
              "schedule": SCHEDULE, "dtype": DTYPE, "initializer": INITIALIZER, "regularizer": REGULARIZER,
              "constraint": CONSTRAINT, "activation": ACTIVATION})
 
