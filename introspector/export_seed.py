@@ -13,7 +13,7 @@ from introspector.model import Arg, Catalog, Node
 
 _SEED_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "string", "null": "none"}
 _PORT_NAMES = {"tensor": "Tensor", "tensors": "Tensors", "tensor-pair": "TensorPair", "parameters": "Parameters",
-               "optimizer": "Optimizer", "module": "Layer", "any": "Any"}
+               "optimizer": "Optimizer", "schedule": "Schedule", "module": "Layer", "any": "Any"}
 
 
 def seed_type(schema: dict[str, Any] | None) -> str:

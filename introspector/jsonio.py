@@ -6,7 +6,9 @@ NaN/Infinity are errors, not silently accepted.
 """
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 import math
 import os
 import tempfile
@@ -90,11 +92,15 @@ def parse_strict(text: str) -> Any:
 
 
 def load_strict(path: Path) -> Any:
-    """Parse a JSON file; any problem becomes a CatalogError naming the file."""
+    """Parse a JSON file (gzip-compressed when it ends in .gz, as recorded older catalogs are);
+    any problem becomes a CatalogError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
     except FileNotFoundError:
         raise CatalogError([Problem("file_not_found", "file does not exist", str(path))]) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise CatalogError([Problem("bad_encoding", f"not a gzip file ({exc})", str(path))]) from None
     except UnicodeDecodeError as exc:
         raise CatalogError([Problem("bad_encoding", f"not UTF-8 text ({exc.reason})", str(path))]) from None
     try:

@@ -97,8 +97,8 @@ _LAYERS_EXCLUDED: dict[str, tuple[str, str]] = {
 }
 _OPS_EXCLUDED = {  # control flow whose essential argument is a Python function
     name: ("unsafe", "takes a Python function to run; " + _CODE_REASON)
-    for name in ("associative_scan", "cond", "custom_gradient", "fori_loop", "map", "scan", "switch",
-                 "vectorized_map", "while_loop")
+    for name in ("associative_scan", "cond", "custom_gradient", "fori_loop", "jvp", "map", "scan", "switch",
+                 "vectorize", "vectorized_map", "while_loop")
 } | {"convert_to_numpy": ("not-a-node", "returns a NumPy array, which leaves the graph")}
 _OPTIMIZERS_EXCLUDED = {
     "Optimizer": ("base-class", "the base class of every optimizer"),
