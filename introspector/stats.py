@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from introspector.model import Catalog
+from introspector.model import Arg, Catalog
 
 
 def catalog_stats(catalog: Catalog, overrides_count: int, stale_count: int) -> dict[str, Any]:
@@ -23,4 +23,20 @@ def catalog_stats(catalog: Catalog, overrides_count: int, stale_count: int) -> d
         "overrides_applied": catalog.overrides_applied,
         "stale_overrides": stale_count,
         "by_kind": dict(sorted(Counter(n.kind for n in catalog.nodes).items())),
+        # where the crawler found each type (before overrides), e.g. Keras' docstring share
+        "args_by_source": dict(sorted(Counter(_found_in(a) for a in args).items())),
+        "layer_args": _layer_args(catalog),
     }
+
+
+def _found_in(arg: Arg) -> str:
+    return arg.auto_source or arg.source if arg.source == "override" else arg.source
+
+
+def _layer_args(catalog: Catalog) -> dict[str, Any]:
+    """The typing of layer arguments a user sets (hidden ones such as `training` left out)."""
+    args = [a for n in catalog.nodes if n.kind == "layer" for a in n.args if not a.hidden]
+    share = (lambda count: round(count / len(args), 4)) if args else (lambda count: 0.0)
+    from_docstring = sum(_found_in(a) == "docstring" for a in args)
+    return {"args": len(args), "from_docstring": share(from_docstring),
+            "automatic": share(sum(a.typed_automatically for a in args)), "typed": share(sum(a.typed for a in args))}

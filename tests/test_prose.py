@@ -50,6 +50,11 @@ def enum(*values: str) -> dict[str, Any]:
 
 
 TYPED = [
+    # a scalar word used as an adjective of a mask or a list of tensors: ports, not options
+    ("a boolean mask of shape `(B, T, S)`, that prevents attention to certain positions.", TENSOR),
+    ("List of initial state tensors to be passed to the first call of the cell.", array(TENSOR)),
+    ("A list of input tensors (at least 2).", array(TENSOR)),
+    ("List of the following tensors: - `query`: Query tensor of shape `(batch_size, Tq, dim)`.", array(TENSOR)),
     # scalars, with the lead words and fillers around them
     ("int, the dimension of the output space (the number of filters in the convolution).", INTEGER),
     ("Integer, the axis that should be normalized (typically the features axis).", INTEGER),
