@@ -12,7 +12,7 @@ from packaging.version import Version
 
 from introspector.errors import CatalogError, Problem
 from introspector.jsonio import load_strict
-from introspector.model import Arg, Exclusion, InputPort, Node, OutputPort
+from introspector.model import Exclusion, InputPort, Node, OutputPort
 from introspector.paths import relative
 from introspector.schemas import check_value, schema_problems
 

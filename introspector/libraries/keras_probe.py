@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from introspector.libraries.torch_probe import FEATURES, example_value
+from introspector.libraries.probe_values import FEATURES, example_value
 from introspector.model import Arg, Node
 
 _BY_NAME: dict[str, Any] = {

@@ -1,0 +1,53 @@
+"""Argument values for worked examples, shared by the torch and Keras probes.
+
+A required argument gets its override example, else a value by name (`num_heads` -> 2), else
+FEATURES for anything that names a size, else a value its schema accepts. Every size is the same
+FEATURES so that layers and probe inputs agree.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from introspector.model import Arg
+
+FEATURES = 4  # every "size" argument gets this, so layers and probe inputs agree
+_BY_NAME: dict[str, Any] = {
+    "num_heads": 2, "nhead": 2, "num_groups": 2, "groups": 2, "num_embeddings": 10, "n_classes": 10,
+    "kernel_size": 2, "output_size": 2, "upscale_factor": 2, "downscale_factor": 2, "size": 2,
+    "padding": 1, "cutoffs": [2], "unflattened_size": [2, 2], "dim": 1, "value": 0.0, "threshold": 0.1,
+    "lambd": 0.5, "normalized_shape": FEATURES, "scale_factor": 2.0,
+}
+_SIZE_NAME = re.compile(r"(channels|features|_size|_dim|dim_|d_model|embed_dim|hidden|normalized_shape)")
+
+
+def example_value(arg: Arg) -> Any:
+    """A plausible value for a required argument, from its name and schema."""
+    if arg.has_example:
+        return arg.example
+    if arg.name in _BY_NAME:
+        return _BY_NAME[arg.name]
+    if _SIZE_NAME.search(arg.name):
+        return FEATURES
+    return _from_schema(arg.schema or {})
+
+
+def _from_schema(schema: dict[str, Any]) -> Any:
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "anyOf" in schema:
+        return _from_schema(next((s for s in schema["anyOf"] if s.get("type") != "null"), schema["anyOf"][0]))
+    kind = schema.get("type")
+    if kind == "integer":
+        return 2
+    if kind == "number":
+        return 0.5
+    if kind == "boolean":
+        return False
+    if kind == "string":
+        return "x"
+    if kind == "array":
+        count = schema.get("minItems", 1)
+        items = schema.get("prefixItems") or [schema.get("items") or {"type": "integer"}] * count
+        return [_from_schema(item) for item in items]
+    return None
