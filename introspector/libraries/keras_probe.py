@@ -7,13 +7,12 @@ Shapes are channels-last (Keras' default data format).
 """
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any
 
 import keras
 
-from introspector.libraries.probe_values import FEATURES, example_value
+from introspector.libraries.probe_values import FEATURES, example_value, ranks_by_name
 from introspector.model import Arg, Node
 
 _BY_NAME: dict[str, Any] = {
@@ -43,16 +42,6 @@ def _value(arg: Arg) -> Any:
     return example_value(arg)
 
 
-def _rank_candidates(node: Node) -> list[int]:
-    ranks = [2, 3, 4, 5]
-    hint = re.search(r"([123])D$", node.name)
-    if hint:
-        preferred = int(hint.group(1)) + 2
-        ranks.remove(preferred)
-        ranks.insert(0, preferred)
-    return ranks
-
-
 def _shape(rank: int) -> list[int]:
     # batch 2, spatial or time dims 8, features last.
     return [2] + [8] * (rank - 2) + [FEATURES]
@@ -61,7 +50,7 @@ def _shape(rank: int) -> list[int]:
 def _input_candidates(node: Node) -> list[dict[str, dict[str, Any]]]:
     ports = [p for p in node.inputs if p.required]
     candidates = []
-    for rank in _rank_candidates(node):
+    for rank in ranks_by_name(node.name, [2, 3, 4, 5]):
         shape = _shape(rank)
         for dtype in ("float32", "int32"):
             candidates.append({p.name: {"shape": shape, "dtype": dtype} for p in ports})

@@ -79,40 +79,44 @@ _CONVENTIONS: dict[str, tuple[Typing, bool]] = {
 }
 
 _CODE_REASON = "runs a Python function or loads code from a file; a graph cannot carry code"
-_LAYERS_EXCLUDED: dict[str, tuple[str, str]] = {
-    "Layer": ("base-class", "the base class of every layer; not a layer itself"),
-    "Wrapper": ("base-class", "the base class of Bidirectional and TimeDistributed"),
-    "InputSpec": ("not-a-node", "describes the inputs a layer accepts; not a layer"),
-    "InputLayer": ("not-a-node", "graph inputs are the graph format's built-in `input` node"),
-    "Input": ("not-a-node", "graph inputs are the graph format's built-in `input` node"),
-    "Lambda": ("unsafe", "wraps an arbitrary Python function; " + _CODE_REASON),
-    "TFSMLayer": ("unsafe", "loads a TensorFlow SavedModel from a file path; " + _CODE_REASON),
-    "TorchModuleWrapper": ("unsafe", "wraps an arbitrary torch module object; " + _CODE_REASON),
-    "JaxLayer": ("unsafe", "wraps an arbitrary JAX function; " + _CODE_REASON),
-    "FlaxLayer": ("unsafe", "wraps an arbitrary Flax module object; " + _CODE_REASON),
-    "Pipeline": ("container", "holds a list of other layers; a graph of nodes expresses the same"),
-    "StackedRNNCells": ("container", "holds a list of RNN cells; use several recurrent layers instead"),
-    "serialize": ("not-a-node", "turns a layer into a config; not a tensor operation"),
-    "deserialize": ("unsafe", "builds any registered object from a config; a graph names catalog nodes instead"),
+_LOOKUP_REASON = "looks objects up by name or config; not a tensor operation"
+# Public paths left out of the catalog: (code, reason).
+_EXCLUDED: dict[str, tuple[str, str]] = {
+    **{f"keras.layers.{name}": entry for name, entry in {
+        "Layer": ("base-class", "the base class of every layer; not a layer itself"),
+        "Wrapper": ("base-class", "the base class of Bidirectional and TimeDistributed"),
+        "InputSpec": ("not-a-node", "describes the inputs a layer accepts; not a layer"),
+        "InputLayer": ("not-a-node", "graph inputs are the graph format's built-in `input` node"),
+        "Input": ("not-a-node", "graph inputs are the graph format's built-in `input` node"),
+        "Lambda": ("unsafe", "wraps an arbitrary Python function; " + _CODE_REASON),
+        "TFSMLayer": ("unsafe", "loads a TensorFlow SavedModel from a file path; " + _CODE_REASON),
+        "TorchModuleWrapper": ("unsafe", "wraps an arbitrary torch module object; " + _CODE_REASON),
+        "JaxLayer": ("unsafe", "wraps an arbitrary JAX function; " + _CODE_REASON),
+        "FlaxLayer": ("unsafe", "wraps an arbitrary Flax module object; " + _CODE_REASON),
+        "Pipeline": ("container", "holds a list of other layers; a graph of nodes expresses the same"),
+        "StackedRNNCells": ("container", "holds a list of RNN cells; use several recurrent layers instead"),
+        "serialize": ("not-a-node", "turns a layer into a config; not a tensor operation"),
+        "deserialize": ("unsafe", "builds any registered object from a config; a graph names catalog nodes instead"),
+    }.items()},
+    # control flow whose essential argument is a Python function
+    **{f"keras.ops.{name}": ("unsafe", "takes a Python function to run; " + _CODE_REASON)
+       for name in ("associative_scan", "cond", "custom_gradient", "fori_loop", "jvp", "map", "scan", "switch",
+                    "vectorize", "vectorized_map", "while_loop")},
+    "keras.ops.convert_to_numpy": ("not-a-node", "returns a NumPy array, which leaves the graph"),
+    **{f"keras.{namespace}.{name}": ("not-a-node", _LOOKUP_REASON)
+       for namespace in ("activations", "losses", "metrics") for name in sorted(_NOT_NAMES)},
+    "keras.losses.Loss": ("base-class", "the base class of every loss"),
+    "keras.metrics.Metric": ("base-class", "the base class of every metric"),
+    "keras.metrics.MeanMetricWrapper": ("unsafe", "its essential argument fn is a Python function; " + _CODE_REASON),
+    "keras.optimizers.Optimizer": ("base-class", "the base class of every optimizer"),
+    "keras.optimizers.LossScaleOptimizer": ("wrapper", "wraps another optimizer object; needs optimizer-valued "
+                                                       "edges (later)"),
+    "keras.optimizers.MultiOptimizer": ("wrapper", "maps layers to other optimizer objects; needs optimizer-valued "
+                                                   "edges (later)"),
+    "keras.optimizers.OptimizerMap": ("wrapper", "maps variables to other optimizer objects; needs optimizer-valued "
+                                                 "edges (later)"),
+    "keras.optimizers.schedules.LearningRateSchedule": ("base-class", "the base class of every learning-rate schedule"),
 }
-_OPS_EXCLUDED = {  # control flow whose essential argument is a Python function
-    name: ("unsafe", "takes a Python function to run; " + _CODE_REASON)
-    for name in ("associative_scan", "cond", "custom_gradient", "fori_loop", "jvp", "map", "scan", "switch",
-                 "vectorize", "vectorized_map", "while_loop")
-} | {"convert_to_numpy": ("not-a-node", "returns a NumPy array, which leaves the graph")}
-_OPTIMIZERS_EXCLUDED = {
-    "Optimizer": ("base-class", "the base class of every optimizer"),
-    "LossScaleOptimizer": ("wrapper", "wraps another optimizer object; needs optimizer-valued edges (later)"),
-    "MultiOptimizer": ("wrapper", "maps layers to other optimizer objects; needs optimizer-valued edges (later)"),
-    "OptimizerMap": ("wrapper", "maps variables to other optimizer objects; needs optimizer-valued edges (later)"),
-}
-_BASE_CLASSES = {
-    "keras.losses.Loss": "the base class of every loss",
-    "keras.metrics.Metric": "the base class of every metric",
-    "keras.optimizers.schedules.LearningRateSchedule": "the base class of every learning-rate schedule",
-}
-_WRAPS_FUNCTION = {"keras.metrics.MeanMetricWrapper": "its essential argument fn is a Python function; "
-                                                      + _CODE_REASON}
 
 # keras/src/layers/<group>/... -> menu category
 _LAYER_CATEGORY = {
@@ -120,6 +124,16 @@ _LAYER_CATEGORY = {
     "merging": "merge", "normalization": "normalization", "pooling": "pooling", "preprocessing": "preprocessing",
     "regularization": "regularization", "reshaping": "reshape", "rnn": "recurrent",
 }
+
+
+def _found(path: str, obj: object, kind: str | None) -> Found:
+    """A crawled name: left out when the table lists it, else a node of this kind (None: not a node)."""
+    if path in _EXCLUDED:
+        code, reason = _EXCLUDED[path]
+        return Found(path, obj, None, Exclusion(path, code, reason))
+    if kind is None:
+        return Found(path, obj, None, Exclusion(path, "not-a-node", "a public helper class, not a layer"))
+    return Found(path, obj, kind)
 
 
 def _public_members(namespace: Any) -> Iterator[tuple[str, Any]]:
@@ -149,70 +163,45 @@ class KerasProfile:
     def walk(self) -> Iterator[Found]:
         yield from self._walk_layers()
         yield from self._walk_ops()
-        yield from self._walk_functions("keras.activations", keras.activations, "function")
+        yield from self._walk_functions("keras.activations", keras.activations)
         yield from self._walk_classes_and_functions("keras.losses", keras.losses, "loss")
         yield from self._walk_classes_and_functions("keras.metrics", keras.metrics, "metric")
         yield from self._walk_optimizers()
 
     def _walk_layers(self) -> Iterator[Found]:
         for name, obj in _public_members(keras.layers):
-            path = f"keras.layers.{name}"
-            if name in _LAYERS_EXCLUDED:
-                code, reason = _LAYERS_EXCLUDED[name]
-                yield Found(path, obj, None, Exclusion(path, code, reason))
-            elif inspect.isclass(obj) and issubclass(obj, keras.layers.Layer):
-                yield Found(path, obj, "layer")
-            elif inspect.isfunction(obj):
-                yield Found(path, obj, "function")  # add, concatenate...: functional forms of merge layers
+            if inspect.isclass(obj):
+                yield _found(f"keras.layers.{name}", obj, "layer" if issubclass(obj, keras.layers.Layer) else None)
+            elif inspect.isfunction(obj):  # add, concatenate...: functional forms of merge layers
+                yield _found(f"keras.layers.{name}", obj, "function")
 
     def _walk_ops(self) -> Iterator[Found]:
         namespaces = [("keras.ops", keras.ops)] + [(f"keras.ops.{sub}", getattr(keras.ops, sub))
                                                    for sub in ("image", "linalg", "nn", "numpy")]
         for prefix, namespace in namespaces:
             for name, obj in _public_members(namespace):
-                if inspect.ismodule(obj) or inspect.isclass(obj) or not callable(obj):
-                    continue
-                path = f"{prefix}.{name}"
-                if name in _OPS_EXCLUDED:
-                    code, reason = _OPS_EXCLUDED[name]
-                    yield Found(path, obj, None, Exclusion(path, code, reason))
-                else:
-                    yield Found(path, obj, "function")
+                if callable(obj) and not (inspect.ismodule(obj) or inspect.isclass(obj)):
+                    yield _found(f"{prefix}.{name}", obj, "function")
 
-    def _walk_functions(self, prefix: str, namespace: Any, kind: str) -> Iterator[Found]:
+    def _walk_functions(self, prefix: str, namespace: Any) -> Iterator[Found]:
         for name, obj in _public_members(namespace):
-            path = f"{prefix}.{name}"
-            if name in _NOT_NAMES:
-                yield Found(path, obj, None, Exclusion(path, "not-a-node", "looks objects up by name or config; "
-                                                                           "not a tensor operation"))
-            elif inspect.isfunction(obj):
-                yield Found(path, obj, kind)
+            if inspect.isfunction(obj):
+                yield _found(f"{prefix}.{name}", obj, "function")
 
     def _walk_classes_and_functions(self, prefix: str, namespace: Any, class_kind: str) -> Iterator[Found]:
         for name, obj in _public_members(namespace):
-            path = f"{prefix}.{name}"
-            if path in _BASE_CLASSES:
-                yield Found(path, obj, None, Exclusion(path, "base-class", _BASE_CLASSES[path]))
-            elif path in _WRAPS_FUNCTION:
-                yield Found(path, obj, None, Exclusion(path, "unsafe", _WRAPS_FUNCTION[path]))
-            elif inspect.isclass(obj):
-                yield Found(path, obj, class_kind)
-        yield from self._walk_functions(prefix, namespace, "function")
+            if inspect.isclass(obj):
+                yield _found(f"{prefix}.{name}", obj, class_kind)
+        yield from self._walk_functions(prefix, namespace)
 
     def _walk_optimizers(self) -> Iterator[Found]:
         for name, obj in _public_members(keras.optimizers):
             path = f"keras.optimizers.{name}"
-            if name in _OPTIMIZERS_EXCLUDED:
-                code, reason = _OPTIMIZERS_EXCLUDED[name]
-                yield Found(path, obj, None, Exclusion(path, code, reason))
-            elif inspect.isclass(obj) and issubclass(obj, keras.optimizers.Optimizer):
-                yield Found(path, obj, "optimizer")
+            if inspect.isclass(obj) and (issubclass(obj, keras.optimizers.Optimizer) or path in _EXCLUDED):
+                yield _found(path, obj, "optimizer")  # OptimizerMap is no Optimizer, but is listed as left out
         for name, obj in _public_members(keras.optimizers.schedules):
-            path = f"keras.optimizers.schedules.{name}"
-            if path in _BASE_CLASSES:
-                yield Found(path, obj, None, Exclusion(path, "base-class", _BASE_CLASSES[path]))
-            elif inspect.isclass(obj):
-                yield Found(path, obj, "scheduler")
+            if inspect.isclass(obj):
+                yield _found(f"keras.optimizers.schedules.{name}", obj, "scheduler")
 
     def category(self, path: str, obj: object, kind: str) -> str:
         if kind in ("optimizer", "scheduler", "loss", "metric"):

@@ -51,3 +51,12 @@ def _from_schema(schema: dict[str, Any]) -> Any:
         items = schema.get("prefixItems") or [schema.get("items") or {"type": "integer"}] * count
         return [_from_schema(item) for item in items]
     return None
+
+
+def ranks_by_name(name: str, ranks: list[int]) -> list[int]:
+    """Input ranks to try, the one a 1d/2d/3d suffix suggests first (Conv2d, Conv2D -> 4)."""
+    hint = re.search(r"([123])d$", name.lower())
+    if not hint:
+        return list(ranks)
+    preferred = int(hint.group(1)) + 2
+    return [preferred] + [r for r in ranks if r != preferred]

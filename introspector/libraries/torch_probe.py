@@ -7,25 +7,13 @@ Candidates are tried in a fixed order; the first that instantiates and applies w
 from __future__ import annotations
 
 import itertools
-import re
 import warnings
 from typing import Any
 
 import torch
 
-from introspector.libraries.probe_values import FEATURES, example_value
+from introspector.libraries.probe_values import FEATURES, example_value, ranks_by_name
 from introspector.model import Arg, Node
-
-def _rank_candidates(node: Node) -> list[int]:
-    """Input ranks to try: the one the name suggests (Conv2d -> 4) first."""
-    ranks = [4, 3, 2, 5, 1]
-    hint = re.search(r"([123])d$", node.name.lower())
-    if hint:
-        preferred = int(hint.group(1)) + 2
-        ranks.remove(preferred)
-        ranks.insert(0, preferred)
-    return ranks
-
 
 def _shape(rank: int) -> list[int]:
     # batch 2, then FEATURES for the channel/feature dim, then 8 for spatial or time dims;
@@ -37,7 +25,7 @@ def _shape(rank: int) -> list[int]:
 def _input_candidates(node: Node) -> list[dict[str, dict[str, Any]]]:
     ports = [p for p in node.inputs if p.required]
     candidates = []
-    for rank, dtype in itertools.product(_rank_candidates(node), ("float32", "int64")):
+    for rank, dtype in itertools.product(ranks_by_name(node.name, [4, 3, 2, 5, 1]), ("float32", "int64")):
         shape = _shape(rank)
         alternatives: list[dict[str, dict[str, Any]]] = [
             {p.name: {"shape": shape, "dtype": dtype} for p in ports}]
