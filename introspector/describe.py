@@ -264,8 +264,7 @@ def _split_call_params(signature: CallSignature, doc: DocInfo, profile: LibraryP
     return ports, args
 
 
-def _init_args(cls: type, doc: DocInfo, profile: LibraryProfile, skip: frozenset[str]) -> list[Arg]:
-    signature = _signature(cls, doc)
+def _init_args(signature: CallSignature, doc: DocInfo, profile: LibraryProfile, skip: frozenset[str]) -> list[Arg]:
     return [_arg(p, signature.hints.get(p.name, p.annotation), doc, "init", profile) for p in signature.params
             if p.name not in skip and not p.name.startswith("_") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
@@ -288,8 +287,9 @@ def describe(node_id: str, obj: Any, kind: str, profile: LibraryProfile, aliases
         # torch optimizers take the parameters and torch schedulers the optimizer they step;
         # Keras takes neither (model.compile wires them) and its schedules feed `learning_rate`.
         feed = "params" if kind == "optimizer" else "optimizer"
-        takes_feed = any(p.name == feed for p in _signature(obj, doc).params)
-        args = _init_args(obj, doc, profile, frozenset({feed}))
+        signature = _signature(obj, doc)
+        takes_feed = any(p.name == feed for p in signature.params)
+        args = _init_args(signature, doc, profile, frozenset({feed}))
         inputs = [InputPort(feed, "parameters" if kind == "optimizer" else "optimizer", 1, True,
                             doc.args[feed].description if feed in doc.args else "")] if takes_feed else []
         if kind == "optimizer":
@@ -300,7 +300,7 @@ def describe(node_id: str, obj: Any, kind: str, profile: LibraryProfile, aliases
         provenance["outputs"] = "rule"
         provenance["inputs"] = "rule"
     elif inspect.isclass(obj):
-        init_args = _init_args(obj, doc, profile, frozenset())
+        init_args = _init_args(_signature(obj, doc), doc, profile, frozenset())
         forward = profile.forward_method(obj)
         if forward is None:
             inputs, call_args, outputs = [], [], []

@@ -7,12 +7,12 @@ Shapes are channels-last (Keras' default data format).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import keras
 
-from introspector.libraries.probe_values import FEATURES, example_value, ranks_by_name
+from introspector.libraries.probe_values import (FEATURES, example_value, layer_fed_args, layer_fed_reason,
+                                                 ranks_by_name, search_example)
 from introspector.model import Arg, Node
 
 _BY_NAME: dict[str, Any] = {
@@ -86,44 +86,16 @@ def apply_example(obj: Any, node: Node, example: dict[str, Any]) -> Any:
     return instance(*values)
 
 
-def _layer_valued(arg: Arg) -> bool:
-    schema = arg.schema or {}
-    return schema.get("x-nodecat") == "module" or any(s.get("x-nodecat") == "module" for s in schema.get("anyOf", ()))
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"
-
-
 def find_example(node: Node, obj: Any) -> tuple[dict[str, Any] | None, str]:
     if node.kind not in ("layer", "loss", "metric") or not node.call.get("instantiate"):
         return None, ""
     if node.id in NEEDS_PACKAGE:
         return None, (f"builds only with {NEEDS_PACKAGE[node.id]} installed, which nodecat does not require; "
                       "not probed, so the catalog does not depend on it")
-    layer_args = [a.name for a in node.args if a.required and _layer_valued(a)]
-    if layer_args:
-        return None, (f"required argument {', '.join(layer_args)} takes a layer (fed by an edge); "
-                      "examples hold JSON values only")
+    if layer_args := layer_fed_args(node):
+        return None, layer_fed_reason(layer_args)
     if any(p.type != "tensor" for p in node.inputs if p.required):
         return None, "an input port is not a plain tensor"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if node.example is not None:  # given by an override: it must work as written
-            try:
-                apply_example(obj, node, node.example)
-            except Exception as exc:  # noqa: BLE001 - reported, not raised: the catalog says why
-                return None, f"the override's example fails: {_short(exc)}"
-            return node.example, ""
-        base = {a.name: _value(a) for a in node.args if a.stage == "init" and a.required}
-        last_error = "no candidate tried"
-        for inputs in _input_candidates(node):
-            example = {"args": base, "inputs": inputs}
-            try:
-                apply_example(obj, node, example)
-            except Exception as exc:  # noqa: BLE001 - any failure just means "try the next candidate"
-                last_error = _short(exc)
-                continue
-            return example, ""
-    return None, f"no candidate input worked; last error: {last_error}"
+    base = {a.name: _value(a) for a in node.args if a.stage == "init" and a.required}
+    return search_example(node, lambda example: apply_example(obj, node, example),
+                          ({"args": base, "inputs": inputs} for inputs in _input_candidates(node)))

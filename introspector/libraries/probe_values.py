@@ -1,4 +1,4 @@
-"""Argument values for worked examples, shared by the torch and Keras probes.
+"""Argument values and the example search, shared by the torch and Keras probes.
 
 A required argument gets its override example, else a value by name (`num_heads` -> 2), else
 FEATURES for anything that names a size, else a value its schema accepts. Every size is the same
@@ -7,9 +7,10 @@ FEATURES so that layers and probe inputs agree.
 from __future__ import annotations
 
 import re
-from typing import Any
+import warnings
+from typing import Any, Callable, Iterable
 
-from introspector.model import Arg
+from introspector.model import Arg, Node
 
 FEATURES = 4  # every "size" argument gets this, so layers and probe inputs agree
 _BY_NAME: dict[str, Any] = {
@@ -60,3 +61,47 @@ def ranks_by_name(name: str, ranks: list[int]) -> list[int]:
         return list(ranks)
     preferred = int(hint.group(1)) + 2
     return [preferred] + [r for r in ranks if r != preferred]
+
+
+def layer_fed_args(node: Node) -> list[str]:
+    """Required arguments that take a layer: an edge feeds them, an example cannot."""
+    def layer_valued(schema: dict[str, Any]) -> bool:
+        return schema.get("x-nodecat") == "module" or any(s.get("x-nodecat") == "module"
+                                                          for s in schema.get("anyOf", ()))
+    return [a.name for a in node.args if a.required and layer_valued(a.schema or {})]
+
+
+def layer_fed_reason(names: list[str]) -> str:
+    return f"required argument {', '.join(names)} takes a layer (fed by an edge); examples hold JSON values only"
+
+
+def short_error(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:160] if text else ''}"
+
+
+Example = dict[str, Any]
+
+
+def search_example(node: Node, attempt: Callable[[Example], object], candidates: Iterable[Example],
+                   where: str = "") -> tuple[Example | None, str]:
+    """An override's example must work as written; otherwise the first candidate that works wins.
+    `attempt` instantiates and applies one example, raising when it does not work; `where` names
+    the probe's setting in failure messages (" on the meta device")."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if node.example is not None:
+            try:
+                attempt(node.example)
+            except Exception as exc:  # noqa: BLE001 - reported, not raised: the catalog says why
+                return None, f"the override's example fails{where}: {short_error(exc)}"
+            return node.example, ""
+        last_error = "no candidate tried"
+        for example in candidates:
+            try:
+                attempt(example)
+            except Exception as exc:  # noqa: BLE001 - any failure just means "try the next candidate"
+                last_error = short_error(exc)
+                continue
+            return example, ""
+    return None, f"no candidate input worked{where}; last error: {last_error}"

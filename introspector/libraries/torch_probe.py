@@ -7,13 +7,13 @@ Candidates are tried in a fixed order; the first that instantiates and applies w
 from __future__ import annotations
 
 import itertools
-import warnings
 from typing import Any
 
 import torch
 
-from introspector.libraries.probe_values import FEATURES, example_value, ranks_by_name
-from introspector.model import Arg, Node
+from introspector.libraries.probe_values import (FEATURES, example_value, layer_fed_args, layer_fed_reason,
+                                                 ranks_by_name, search_example)
+from introspector.model import Node
 
 def _shape(rank: int) -> list[int]:
     # batch 2, then FEATURES for the channel/feature dim, then 8 for spatial or time dims;
@@ -50,40 +50,14 @@ def _try(obj: Any, node: Node, args: dict[str, Any], inputs: dict[str, dict[str,
     layer(*[_tensor(inputs[name]) for name in order])
 
 
-def _module_valued(arg: Arg) -> bool:
-    schema = arg.schema or {}
-    return schema.get("x-nodecat") == "module" or any(s.get("x-nodecat") == "module" for s in schema.get("anyOf", ()))
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).splitlines()[0][:160] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"
-
-
 def find_example(node: Node, obj: Any) -> tuple[dict[str, Any] | None, str]:
     if node.kind not in ("layer", "loss") or not node.call.get("instantiate"):
         return None, ""
     if any(p.type not in ("tensor",) for p in node.inputs if p.required):
         return None, "an input port is not a plain tensor"
-    module_args = [a.name for a in node.args if a.required and _module_valued(a)]
-    if module_args:
-        return None, (f"required argument {', '.join(module_args)} takes a layer (fed by an edge); "
-                      "examples hold JSON values only")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if node.example is not None:  # given by an override: it must work as written
-            try:
-                _try(obj, node, node.example["args"], node.example["inputs"])
-            except Exception as exc:  # noqa: BLE001 - reported, not raised: the catalog says why
-                return None, f"the override's example fails on the meta device: {_short(exc)}"
-            return node.example, ""
-        base = {a.name: example_value(a) for a in node.args if a.stage == "init" and a.required}
-        last_error = "no candidate tried"
-        for inputs in _input_candidates(node):
-            try:
-                _try(obj, node, base, inputs)
-            except Exception as exc:  # noqa: BLE001 - any failure just means "try the next candidate"
-                last_error = _short(exc)
-                continue
-            return {"args": base, "inputs": inputs}, ""
-    return None, f"no candidate input worked on the meta device; last error: {last_error}"
+    if layer_args := layer_fed_args(node):
+        return None, layer_fed_reason(layer_args)
+    base = {a.name: example_value(a) for a in node.args if a.stage == "init" and a.required}
+    return search_example(node, lambda example: _try(obj, node, example["args"], example["inputs"]),
+                          ({"args": base, "inputs": inputs} for inputs in _input_candidates(node)),
+                          where=" on the meta device")
