@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 from introspector.errors import Problem, json_pointer
 from introspector.paths import SCHEMA_DIR
 
-SCHEMA_NAMES = ("node", "catalog", "overrides")
+SCHEMA_NAMES = ("node", "catalog", "overrides", "graph")
 
 
 @cache

@@ -1,0 +1,82 @@
+"""A checked graph becomes a real torch.nn.Module.
+
+The shared walk emits a torch.fx graph: layers become submodules named by node id (so the state
+dict reads `fc1.weight`), functions become calls, ports with a `path` become indexing into the
+returned tuple. torch.fx turns that into Python source for `forward`, so the built module runs
+as fast as a hand-written one, and state dicts, `.to()`, `torch.compile` and DDP work as usual.
+Keras layers (on the torch backend, Keras layers are torch modules) are submodules like any other.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+import torch.fx as fx
+
+from executor.validate import CheckedGraph, CheckedNode
+from executor.walk import Walker
+
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+           "float64": torch.float64, "int8": torch.int8, "int16": torch.int16, "int32": torch.int32,
+           "int64": torch.int64, "uint8": torch.uint8, "bool": torch.bool}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return _DTYPES[name]
+
+
+class _FxWalker(Walker[fx.Node]):
+    def __init__(self, checked: CheckedGraph):
+        super().__init__(checked)
+        self.root = torch.nn.Module()
+        self.graph = fx.Graph()
+
+    def graph_input(self, node: CheckedNode) -> fx.Node:
+        return _tag(self.graph.placeholder(node.id), node)
+
+    def constant_value(self, node: CheckedNode) -> torch.Tensor:
+        return torch.tensor(node.args["value"], dtype=torch_dtype(node.args.get("dtype", "float32")))
+
+    def constant(self, node: CheckedNode) -> fx.Node:
+        self.root.register_buffer(node.id, self.constant_value(node))  # a buffer, so .to() moves it
+        return _tag(self.graph.get_attr(node.id), node)
+
+    def call_layer(self, node: CheckedNode, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> fx.Node:
+        self.root.add_module(node.id, instance)
+        return _tag(self.graph.call_module(node.id, args, kwargs), node)
+
+    def call_function(self, node: CheckedNode, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> fx.Node:
+        return _tag(self.graph.call_function(fn, args, kwargs), node)
+
+    def index(self, value: fx.Node, position: int) -> fx.Node:
+        return self.graph.call_function(operator.getitem, (value, position))
+
+    def clone(self, value: fx.Node) -> fx.Node:
+        return self.graph.call_method("clone", (value,))
+
+    def module(self) -> fx.GraphModule:
+        outputs = self.walk()
+        self.graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
+        module = fx.GraphModule(self.root, self.graph, class_name=_class_name(self.checked.graph.name))
+        module.input_names = [n.id for n in self.checked.inputs]
+        module.output_names = [o.name for o in self.checked.graph.outputs]
+        return module
+
+
+def _tag(fx_node: fx.Node, node: CheckedNode) -> fx.Node:
+    fx_node.meta["nodecat_id"] = node.id  # shape inference and error reports map fx nodes back
+    return fx_node
+
+
+def _class_name(name: str) -> str:
+    words = "".join(ch if ch.isalnum() else " " for ch in name).split()
+    name = "".join(w[:1].upper() + w[1:] for w in words)
+    return name if name[:1].isalpha() else "NodecatGraph" + name
+
+
+def build_torch_module(checked: CheckedGraph, device: torch.device | str = "cpu") -> fx.GraphModule:
+    """The graph as an nn.Module on `device` (parameters are created there directly)."""
+    with torch.device(device):
+        module = _FxWalker(checked).module()
+    return module.to(device)

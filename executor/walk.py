@@ -1,0 +1,162 @@
+"""The one walker both backends share: nodes in topological order, inputs gathered per port.
+
+A backend says how to make a graph input, a constant, a layer call, a function call, an index
+into a tuple result and a clone; the walker decides everything else the same way for both:
+ports are passed positionally until the first unconnected one and by keyword after it, a port
+that merges several edges gets a list in edge order, a port with a `path` indexes into the
+result, and a node that mutates its input gets a clone when that input has other readers.
+"""
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from executor.errors import NodeError
+from executor.resolve import resolve
+from executor.validate import CheckedGraph, CheckedNode, Source
+from executor.values import keras_value, torch_value, value_kind
+
+Value = TypeVar("Value")
+
+
+class Walker(Generic[Value]):
+    def __init__(self, checked: CheckedGraph):
+        self.checked = checked
+        self.results: dict[str, Value] = {}  # node id -> the raw result of its call
+        self.ports: dict[tuple[str, str], Value] = {}
+        self.instances: dict[str, Any] = {}
+
+    # -- what a backend provides ---------------------------------------------------------------
+    def graph_input(self, node: CheckedNode) -> Value:
+        raise NotImplementedError
+
+    def constant(self, node: CheckedNode) -> Value:
+        raise NotImplementedError
+
+    def constant_value(self, node: CheckedNode) -> Any:
+        """A constant as a concrete value, for constructor arguments an edge feeds."""
+        raise NotImplementedError
+
+    def call_layer(self, node: CheckedNode, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Value:
+        raise NotImplementedError
+
+    def call_function(self, node: CheckedNode, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Value:
+        raise NotImplementedError
+
+    def index(self, value: Value, position: int) -> Value:
+        raise NotImplementedError
+
+    def clone(self, value: Value) -> Value:
+        return value
+
+    # -- the walk ------------------------------------------------------------------------------
+    def walk(self) -> list[Value]:
+        """Every node in order; the declared graph outputs, in declared order."""
+        for node in self.checked.order:
+            self.visit(node)
+        return [self.port(Source(o.node, o.port, -1)) for o in self.checked.graph.outputs]
+
+    def visit(self, node: CheckedNode) -> None:
+        kind = node.descriptor.kind
+        if kind == "input":
+            self.results[node.id] = self.graph_input(node)
+            return
+        if kind == "constant":
+            self.results[node.id] = self.constant(node)
+            return
+        target = resolve(node.descriptor, node.id, node.pointer)
+        args, kwargs = self.gather_inputs(node)
+        kwargs.update(call_kwargs(node, "apply"))
+        if node.descriptor.call.get("instantiate"):
+            extra = {name: self.arg_value(source) for name, source in node.arg_edges.items()}
+            instance = instantiate(node, target, extra)
+            self.instances[node.id] = instance
+            if node.applied:
+                self.results[node.id] = self.call_layer(node, instance, args, kwargs)
+        else:
+            self.results[node.id] = self.call_function(node, target, args, kwargs)
+
+    def arg_value(self, source: Source) -> Any:
+        if source.port is None:
+            return self.instances[source.node]
+        producer = self.checked.node(source.node)
+        if producer.descriptor.kind == "constant":  # known when the model is built
+            return self.constant_value(producer)
+        raise NodeError("arg_not_edge", source.node, producer.pointer,
+                        "only a layer instance or a constant can feed a constructor argument",
+                        "compute it inside the graph and feed an input port instead")
+
+    def gather_inputs(self, node: CheckedNode) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        copy = copies_input(node)
+        for position, port in enumerate(node.descriptor.inputs):
+            sources = node.inputs.get(port.name)
+            if not sources:
+                continue
+            values = [self.port(s, clone=copy) for s in sources]
+            value = values[0] if port.conns == 1 else values
+            if kwargs or len(args) != position:
+                kwargs[port.name] = value
+            else:
+                args.append(value)
+        return tuple(args), kwargs
+
+    def port(self, source: Source, clone: bool = False) -> Value:
+        key = (source.node, str(source.port))
+        found = self.ports.get(key)
+        if found is None:
+            found = self.results[source.node]
+            producer = self.checked.node(source.node)
+            port = next(p for p in producer.descriptor.outputs if p.name == source.port)
+            for position in port.path:
+                found = self.index(found, position)
+            self.ports[key] = found
+        if clone and self.checked.consumers.get(key, 0) > 1:
+            return self.clone(found)  # an in-place node must not change what other nodes read
+        return found
+
+
+def instantiate(node: CheckedNode, cls: Any, extra: dict[str, Any]) -> Any:
+    """Construct a layer from its literal init arguments plus values fed by edges; a library error
+    becomes a NodeError naming the node."""
+    kwargs = call_kwargs(node, "init")
+    kwargs.update(extra)
+    if node.descriptor.library == "keras":
+        kwargs["name"] = node.id  # Keras weights are then named <id>/kernel, like torch's <id>.weight
+    try:
+        return cls(**kwargs)
+    except Exception as exc:  # any library error: reported with the node, never a bare traceback
+        raise NodeError("node_failed", node.id, node.pointer,
+                        f"{node.descriptor.id}({_kwargs_text(kwargs)}) failed: {short_error(exc)}",
+                        f"check the arguments against `nodecat catalog show {node.descriptor.id}`") from exc
+
+
+def call_kwargs(node: CheckedNode, stage: str) -> dict[str, Any]:
+    """The node's literal arguments of one stage (init or apply), converted for its library."""
+    convert = keras_value if node.descriptor.library == "keras" else torch_value
+    out = {}
+    for name, value in node.args.items():
+        arg = node.descriptor.arg(name)
+        if arg is not None and arg.stage == stage:
+            out[name] = convert(value, value_kind(arg.schema))
+    return out
+
+
+def copies_input(node: CheckedNode) -> bool:
+    """Whether the node mutates its input (call.copy true, or the argument it names set true)."""
+    copy = node.descriptor.call.get("copy")
+    if isinstance(copy, dict):
+        return bool(node.args.get(copy.get("when_arg", ""), False))
+    return bool(copy)
+
+
+def _kwargs_text(kwargs: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def short_error(exc: BaseException) -> str:
+    """The first line of a library's error message, with its type."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
