@@ -92,7 +92,7 @@ def run(graph: CheckedGraph | Graph | str | Path, inputs: dict[str, np.ndarray],
             values = model([arrays[n.id] for n in checked.inputs] if len(arrays) > 1 else
                            arrays[checked.inputs[0].id], training=False)
         results = values if isinstance(values, (list, tuple)) else [values]
-        results = [keras.ops.convert_to_numpy(v) for v in results]
+        results = [to_numpy(v) for v in results]
     else:
         import torch
         model.eval()
@@ -100,15 +100,20 @@ def run(graph: CheckedGraph | Graph | str | Path, inputs: dict[str, np.ndarray],
         with torch.inference_mode():
             values = _forward(checked, model, tensors)
         results = list(values) if len(checked.graph.outputs) > 1 else [values]
-        results = [_to_numpy(v) for v in results]
+        results = [to_numpy(v) for v in results]
     return {o.name: r for o, r in zip(checked.graph.outputs, results)}
 
 
-def _to_numpy(value: Any) -> np.ndarray:
+def to_numpy(value: Any) -> np.ndarray:
+    """A torch tensor (also what Keras returns on the torch backend) or array-like as a numpy array.
+    Torch tensors are converted directly: Keras' converter warns under numpy 2."""
     import torch
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
-    return np.asarray(value)
+    if hasattr(value, "value") and isinstance(value.value, torch.Tensor):  # a Keras variable
+        return value.value.detach().cpu().numpy()
+    import keras
+    return np.asarray(keras.ops.convert_to_numpy(value))
 
 
 def _forward(checked: CheckedGraph, module: Any, tensors: list[Any]) -> Any:

@@ -255,7 +255,8 @@ class _Checker:
         for node_id, descriptor in self.descriptors.items():
             node = self.nodes[node_id]
             wired = self.inputs.get(node_id, {})
-            for port in descriptor.inputs:
+            handed_over = node_id in self.instance_sources  # built, never applied: no inputs needed
+            for port in () if handed_over else descriptor.inputs:
                 sources = wired.get(port.name, [])
                 if len(sources) > 1 and port.conns == 1:
                     yield GraphProblem("port_taken", f"input port {port.name!r} takes one edge but has {len(sources)} "

@@ -67,7 +67,8 @@ def save_weights(model: Any, path: Path) -> None:
     from safetensors.numpy import save
     from introspector.jsonio import write_bytes_atomic
     if _is_keras_model(model):
-        arrays = {keras_weight_name(v): np.asarray(v.numpy()) for v in model.weights}
+        from executor.api import to_numpy
+        arrays = {keras_weight_name(v): to_numpy(v) for v in model.weights}
     else:
         arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
     write_bytes_atomic(path, save(arrays, metadata={"format": "nodecat-weights/1"}))
