@@ -81,26 +81,39 @@ def _check_and_measure(graph: Path, batch: int, budget: str, device: str) -> tup
 
 
 @main.command("check")
-@GRAPH_ARG
+@click.argument("graphs", nargs=-1, required=True, type=EXISTING_FILE, metavar="GRAPH...")
 @JSON_OPT
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1, 2**20),
               help="Size given to open (null) dimensions when shapes are inferred.")
 @BUDGET_OPT
 @DEVICE_OPT
-def check_cmd(graph: Path, as_json: bool, batch: int, budget: str, device: str) -> None:
-    """Validate GRAPH and infer every node's output shapes, without allocating weights.
+def check_cmd(graphs: tuple[Path, ...], as_json: bool, batch: int, budget: str, device: str) -> None:
+    """Validate each GRAPH and infer every node's output shapes, without allocating weights.
 
-    Exit 0 when valid, 1 when not (every problem is listed)."""
-    base = {"graph": str(graph)}
-    checked, report = _guard(as_json, lambda: _check_and_measure(graph, batch, budget, device), base)
+    Exit 0 when all are valid, 1 when one is not (every problem is listed). With --json: one
+    object per graph (ok, errors, shapes per node and port, totals); a list for several graphs."""
+    reports = [_check_one(graph, batch, budget, device, as_json) for graph in graphs]
     if as_json:
-        _emit_json({**base, "ok": True, "errors": [], "backend": checked.backend, "shapes": report.shapes_json(),
-                    "total": report.to_json()["total"]})
-        return
-    from executor.shapes import format_bytes
-    outputs = ", ".join(f"{o.name} {_shape_text(report, o.node, o.port)}" for o in checked.graph.outputs)
-    click.echo(f"ok: {graph} ({checked.backend}): {len(checked.order)} nodes, {len(checked.graph.edges)} edges, "
-               f"{report.params:,} parameters ({format_bytes(report.param_bytes)}); outputs: {outputs}")
+        _emit_json(reports[0] if len(reports) == 1 else reports)
+    if not all(r["ok"] for r in reports):
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+def _check_one(graph: Path, batch: int, budget: str, device: str, as_json: bool) -> dict[str, Any]:
+    try:
+        checked, report = _check_and_measure(graph, batch, budget, device)
+    except GraphError as exc:
+        if not as_json:
+            click.secho(f"{graph}: {len(exc.problems)} problem(s)", fg="red", err=True)
+            _print_problems(exc.problems)
+        return {"graph": str(graph), "ok": False, "errors": [p.to_json() for p in exc.problems]}
+    if not as_json:
+        from executor.shapes import format_bytes
+        outputs = ", ".join(f"{o.name} {_shape_text(report, o.node, o.port)}" for o in checked.graph.outputs)
+        click.echo(f"ok: {graph} ({checked.backend}): {len(checked.order)} nodes, {len(checked.graph.edges)} edges, "
+                   f"{report.params:,} parameters ({format_bytes(report.param_bytes)}); outputs: {outputs}")
+    return {"graph": str(graph), "ok": True, "errors": [], "backend": checked.backend,
+            "shapes": report.shapes_json(), "total": report.to_json()["total"]}
 
 
 def _shape_text(report: Any, node: str, port: str) -> str:

@@ -147,6 +147,16 @@ def test_draw_writes_an_svg(tmp_path):
 
 
 def test_graph_commands_have_help():
-    for command in ("check", "run", "profile", "draw"):
+    for command in ("check", "run", "profile", "draw"):  # check takes GRAPH...
         result = _invoke(command, "--help")
         assert result.exit_code == 0 and "GRAPH" in result.output
+
+
+def test_check_several_graphs_exits_1_when_one_is_invalid(tmp_path):
+    bad = copy.deepcopy(MLP)
+    bad["outputs"][0]["node"] = "nowhere"
+    result = _invoke("check", "examples/mlp.json", _write(tmp_path, bad), "--json")
+    assert result.exit_code == 1
+    reports = json.loads(result.output)
+    assert [r["ok"] for r in reports] == [True, False]
+    assert reports[1]["errors"][0]["pointer"] == "/outputs/0/node"
