@@ -12,7 +12,8 @@ STAMP  := $(VENV)/.nodecat-installed
 .PHONY: help venv demo test catalogs bench clean
 
 help:
-	@echo "make demo      build and check the committed catalogs, validate them, print statistics"
+	@echo "make demo      build and check the committed catalogs, validate them, print statistics;"
+	@echo "               check every example graph, profile and draw one, run one on built-in data"
 	@echo "make test      run the test suite"
 	@echo "make venv      create .venv and install nodecat with pinned dependencies (constraints.txt)"
 	@echo "make catalogs  rebuild the committed catalogs of the installed libraries"
@@ -31,6 +32,11 @@ demo: $(STAMP)
 	$(BIN)/nodecat catalog build all --check
 	$(BIN)/nodecat catalog validate
 	$(BIN)/nodecat catalog stats
+	$(BIN)/nodecat check examples/*.json
+	$(BIN)/nodecat profile examples/cnn.json --batch 32
+	$(BIN)/nodecat draw examples/residual_block.json -o build/demo/residual_block.svg
+	$(BIN)/python examples/make_demo_input.py build/demo/digits.npy
+	$(BIN)/nodecat run examples/cnn.json --input x=build/demo/digits.npy --out build/demo --seed 0
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
