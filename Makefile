@@ -35,8 +35,8 @@ demo: $(STAMP)
 	$(BIN)/nodecat check examples/*.json
 	$(BIN)/nodecat profile examples/cnn.json --batch 32
 	$(BIN)/nodecat draw examples/residual_block.json -o build/demo/residual_block.svg
-	$(BIN)/python examples/make_demo_input.py build/demo/digits.npy
-	$(BIN)/nodecat run examples/cnn.json --input x=build/demo/digits.npy --out build/demo --seed 0
+	$(BIN)/python examples/make_demo_input.py build/demo/x.npy
+	$(BIN)/nodecat run examples/cnn.json --input x=build/demo/x.npy --out build/demo --seed 0
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-target = Path(sys.argv[1] if len(sys.argv) > 1 else "build/demo/digits.npy")
+target = Path(sys.argv[1] if len(sys.argv) > 1 else "build/demo/x.npy")
 target.parent.mkdir(parents=True, exist_ok=True)
 np.save(target, np.random.default_rng(0).uniform(0, 16, size=(4, 1, 8, 8)).astype("float32"))
 print(f"wrote {target}")
