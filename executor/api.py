@@ -177,7 +177,7 @@ def check_inputs(checked: CheckedGraph, inputs: dict[str, np.ndarray]) -> dict[s
                                          f"{dtype}", name, node.pointer + "/args/dtype",
                                          "convert the array, or change the input's dtype"))
         else:
-            arrays[name] = np.ascontiguousarray(array.astype(dtype, copy=False))
+            arrays[name] = np.array(array, dtype=dtype, order="C", copy=True)  # the model may change it in place
     if problems:
         raise GraphError(problems)
     return arrays

@@ -17,8 +17,12 @@ from executor.walk import Walker, short_error
 
 
 class _KerasWalker(Walker[Any]):
+    def __init__(self, checked: CheckedGraph, batch: int | None):
+        super().__init__(checked)
+        self.batch = batch
+
     def graph_input(self, node: CheckedNode) -> Any:
-        shape = tuple(node.args["shape"])
+        shape = tuple(self.batch if d is None and self.batch else d for d in node.args["shape"])
         return keras.Input(batch_shape=shape, dtype=node.args.get("dtype", "float32"), name=node.id)
 
     def constant_value(self, node: CheckedNode) -> Any:
@@ -62,8 +66,9 @@ def describe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 class KerasGraph:
     """The walk's result: the model, the symbolic value of every node, and the layer instances."""
 
-    def __init__(self, checked: CheckedGraph):
-        walker = _KerasWalker(checked)
+    def __init__(self, checked: CheckedGraph, batch: int | None = None):
+        """batch: a size for open dimensions (shape inference); None keeps them open (a model)."""
+        walker = _KerasWalker(checked, batch)
         outputs = walker.walk()
         inputs = [walker.results[n.id] for n in checked.inputs]
         self.results = walker.results

@@ -8,6 +8,7 @@ Open dimensions (null in an input's shape) are measured with `batch`.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -108,8 +109,15 @@ def input_shape(node: CheckedNode, batch: int) -> tuple[int, ...]:
 
 
 # -- torch -------------------------------------------------------------------------------------
-def _torch_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
+def keras_meta_scope(checked: CheckedGraph) -> Any:
+    """Keras' meta device scope when the graph has Keras layers; nothing (and no Keras import) otherwise."""
+    if all(n.descriptor.library != "keras" for n in checked.order):
+        return contextlib.nullcontext()
     import keras
+    return keras.device("meta")
+
+
+def _torch_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
     import torch
     import torch.fx as fx
     from torch.utils._pytree import tree_leaves
@@ -138,7 +146,7 @@ def _torch_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
 
     inputs = [torch.empty(input_shape(n, batch), dtype=torch_dtype(n.args.get("dtype", "float32")), device="meta")
               for n in checked.inputs]
-    with torch.no_grad(), keras.device("meta"):  # Keras layers build their weights on first call
+    with torch.no_grad(), keras_meta_scope(checked):  # Keras layers build their weights on first call
         Recorder(module).run(*inputs)
 
     profiles = []
@@ -188,7 +196,7 @@ def _keras_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
     from executor.keras_build import KerasGraph
 
     with keras.device("meta"):
-        built = KerasGraph(checked)
+        built = KerasGraph(checked, batch)  # open dimensions measured at `batch`, as for torch
     profiles = []
     for node in checked.order:
         instance = built.instances.get(node.id)

@@ -8,6 +8,8 @@ result, and a node that mutates its input gets a clone when that input has other
 """
 from __future__ import annotations
 
+import inspect
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from executor.errors import NodeError
@@ -64,15 +66,17 @@ class Walker(Generic[Value]):
             self.results[node.id] = self.constant(node)
             return
         target = resolve(node.descriptor, node.id, node.pointer)
-        args, kwargs = self.gather_inputs(node)
-        kwargs.update(call_kwargs(node, "apply"))
         if node.descriptor.call.get("instantiate"):
+            args, kwargs = self.gather_inputs(node)
+            kwargs.update(call_kwargs(node, "apply"))
             extra = {name: self.arg_value(source) for name, source in node.arg_edges.items()}
             instance = instantiate(node, target, extra)
             self.instances[node.id] = instance
             if node.applied:
                 self.results[node.id] = self.call_layer(node, instance, args, kwargs)
         else:
+            ports = {p.name: self.port_value(node, p.name) for p in node.descriptor.inputs if p.name in node.inputs}
+            args, kwargs = bind_function_call(target, ports, call_kwargs(node, "apply"))
             self.results[node.id] = self.call_function(node, target, args, kwargs)
 
     def arg_value(self, source: Source) -> Any:
@@ -85,16 +89,21 @@ class Walker(Generic[Value]):
                         "only a layer instance or a constant can feed a constructor argument",
                         "compute it inside the graph and feed an input port instead")
 
+    def port_value(self, node: CheckedNode, name: str) -> Any:
+        """What an input port receives: one value, or a list in edge order when it merges edges."""
+        port = next(p for p in node.descriptor.inputs if p.name == name)
+        values = [self.port(s, clone=copies_input(node)) for s in node.inputs[name]]
+        return values[0] if port.conns == 1 else values
+
     def gather_inputs(self, node: CheckedNode) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """A layer's ports lead its forward signature: positional up to the first unconnected
+        port, by keyword after it."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
-        copy = copies_input(node)
         for position, port in enumerate(node.descriptor.inputs):
-            sources = node.inputs.get(port.name)
-            if not sources:
+            if port.name not in node.inputs:
                 continue
-            values = [self.port(s, clone=copy) for s in sources]
-            value = values[0] if port.conns == 1 else values
+            value = self.port_value(node, port.name)
             if kwargs or len(args) != position:
                 kwargs[port.name] = value
             else:
@@ -114,6 +123,42 @@ class Walker(Generic[Value]):
         if clone and self.checked.consumers.get(key, 0) > 1:
             return self.clone(found)  # an in-place node must not change what other nodes read
         return found
+
+
+def bind_function_call(fn: Any, ports: dict[str, Any], literals: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Arguments for a function call from its port values and literal arguments.
+
+    Everything goes by keyword where the signature allows it, so literal arguments that come
+    before a tensor in the signature (`torch.narrow(input, dim, start, length)`) cannot shift it.
+    Positional-only parameters, and values that precede a `*args` port, go by position in
+    signature order; a `*args` port is spread. Ports a signature does not name (wrappers taking
+    `*args, **kwargs`) go first by position. Builtins without a signature take keywords."""
+    named = {**ports, **literals}
+    params = _parameters(fn)
+    if params is None:
+        return (), named
+    known = {p.name for p in params}
+    args = [value for name, value in ports.items() if name not in known]
+    named = {k: v for k, v in named.items() if k in known or k not in ports}
+    spread = next((p for p in params if p.kind is p.VAR_POSITIONAL and p.name in named), None)
+    for param in params:
+        if param is spread:
+            args.extend(named.pop(param.name))
+            break
+        leading = spread is not None and param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
+        if param.kind is param.POSITIONAL_ONLY or leading:
+            if param.name not in named:
+                break  # left at its default; what follows goes by keyword
+            args.append(named.pop(param.name))
+    return tuple(args), named
+
+
+@lru_cache(maxsize=None)
+def _parameters(fn: Any) -> tuple[inspect.Parameter, ...] | None:
+    try:
+        return tuple(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: torch's parser takes keywords
+        return None
 
 
 def instantiate(node: CheckedNode, cls: Any, extra: dict[str, Any]) -> Any:

@@ -260,3 +260,49 @@ def test_keras_graph_builds_a_functional_model_and_weights_round_trip(tmp_path):
     x = np.random.default_rng(0).normal(size=(4, 16)).astype("float32")
     np.testing.assert_array_equal(api.run(checked, {"features": x}, model=model)["logits"],
                                   api.run(checked, {"features": x}, model=again)["logits"])
+
+
+def test_function_ports_bind_by_name_whatever_their_place_in_the_signature():
+    graph = _graph(
+        [{"id": "x", "op": "input", "args": {"shape": [3, 4]}},
+         {"id": "rows", "op": "constant", "args": {"value": [2, 0], "dtype": "int64"}},
+         {"id": "pick", "op": "torch.index_select", "args": {"dim": 0}},
+         {"id": "flat", "op": "torch.nn.functional.max_pool1d", "args": {"kernel_size": 2}}],
+        [_edge("x", "pick", "input"), _edge("rows", "pick", "index"), _edge("pick", "flat", "input")],
+        [{"name": "picked", "node": "pick"}, {"name": "pooled", "node": "flat"}])
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    out = api.run(graph, {"x": x}, device="cpu")
+    np.testing.assert_array_equal(out["picked"], x[[2, 0]])
+    np.testing.assert_array_equal(out["pooled"], x[[2, 0]].reshape(2, 2, 2).max(axis=2))
+
+
+def test_variadic_positional_port_is_spread_after_leading_literals():
+    graph = _graph(
+        [{"id": "a", "op": "input", "args": {"shape": [2, 3]}}, {"id": "b", "op": "input", "args": {"shape": [3, 4]}},
+         {"id": "product", "op": "keras.ops.einsum", "args": {"subscripts": "ij,jk->ik"}}],
+        [_edge("a", "product", "operands"), _edge("b", "product", "operands")],
+        [{"name": "y", "node": "product"}], catalogs={"keras": "3.15.1"})
+    a = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    b = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
+    np.testing.assert_allclose(api.run(graph, {"a": a, "b": b}, device="cpu")["y"], a @ b, rtol=1e-5)
+
+
+def test_run_never_changes_the_callers_arrays():
+    graph = _graph(
+        [{"id": "x", "op": "input", "args": {"shape": [None, 4]}},
+         {"id": "act", "op": "torch.nn.ReLU", "args": {"inplace": True}}],
+        [_edge("x", "act")], [{"name": "y", "node": "act"}])
+    x = np.array([[-1, 2, -3, 4]], dtype="float32")
+    out = api.run(graph, {"x": x}, device="cpu")
+    np.testing.assert_array_equal(x, [[-1, 2, -3, 4]])
+    np.testing.assert_array_equal(out["y"], [[0, 2, 0, 4]])
+
+
+def test_a_torch_graph_does_not_import_keras():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np; from executor import api; "
+            "api.run('examples/mlp.json', {'x': np.ones((1, 64), 'float32')}, device='cpu'); "
+            "print('keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
