@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(BIN)/nodecat profile examples/cnn.json --batch 32
 	$(BIN)/nodecat draw examples/residual_block.json -o build/demo/residual_block.svg
 	$(BIN)/python examples/make_demo_input.py build/demo/x.npy
-	$(BIN)/nodecat run examples/cnn.json --input x=build/demo/x.npy --out build/demo --seed 0
+	$(BIN)/nodecat run examples/cnn.json --input image=build/demo/x.npy --out build/demo --seed 0
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
