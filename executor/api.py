@@ -21,7 +21,7 @@ from executor.graph import Graph
 from executor.load import load_graph
 from executor.shapes import ShapeReport, check_budget, infer_shapes
 from executor.validate import CheckedGraph, check_graph
-from executor.walk import short_error
+from executor.walk import describe_inputs, short_error
 
 __all__ = ["load", "validate", "infer_shapes", "build", "run", "GraphError", "NodeError"]
 
@@ -130,7 +130,6 @@ def _forward(checked: CheckedGraph, module: Any, tensors: list[Any]) -> Any:
 def _locate_failure(checked: CheckedGraph, module: Any, tensors: list[Any]) -> NodeError | None:
     import torch.fx as fx
 
-    from executor.keras_build import describe_inputs
 
     class Locator(fx.Interpreter):
         def run_node(self, n: fx.Node) -> Any:

@@ -13,7 +13,7 @@ import keras
 
 from executor.errors import NodeError
 from executor.validate import CheckedGraph, CheckedNode
-from executor.walk import Walker, short_error
+from executor.walk import Walker, describe_inputs, short_error
 
 
 class _KerasWalker(Walker[Any]):
@@ -47,20 +47,6 @@ class _KerasWalker(Walker[Any]):
             raise NodeError("shape_mismatch", node.id, node.pointer,
                             f"{node.descriptor.id} failed on inputs {describe_inputs(args, kwargs)}: "
                             f"{short_error(exc)}") from exc
-
-
-def describe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """Input shapes as a user reads them: (2, 16) float32, lists in edge order."""
-    def one(value: Any) -> str:
-        if isinstance(value, (list, tuple)):
-            return "[" + ", ".join(one(v) for v in value) + "]"
-        shape = getattr(value, "shape", None)
-        if shape is None:
-            return repr(value)[:40]
-        dims = ", ".join("?" if d is None else str(d) for d in tuple(shape))
-        return f"({dims}) {getattr(value, 'dtype', '')}".rstrip()
-    parts = [one(a) for a in args] + [f"{k}={one(v)}" for k, v in kwargs.items()]
-    return ", ".join(parts) or "(none)"
 
 
 class KerasGraph:

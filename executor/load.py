@@ -7,12 +7,14 @@ Every schema violation is reported (not only the first), each with its JSON Poin
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from executor.errors import GraphError, GraphProblem
 from executor.graph import Graph
 from executor.vocabulary import MAX_GRAPH_BYTES, MAX_NESTING
+from introspector.errors import json_pointer
 from introspector.jsonio import _StrictnessError, parse_strict
 from introspector.schemas import schema_problems
 
@@ -45,18 +47,32 @@ def _decode(raw: bytes) -> str:
                                       hint="graphs are UTF-8 JSON files")) from None
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth, computed without recursion."""
-    deepest, pending = 0, [(value, 1)]
+_MAX_INT_BITS = 256  # far beyond any real argument; keeps error messages and conversions cheap
+
+
+def _plain_problem(document: Any) -> GraphProblem | None:
+    """What makes a document (parsed, or built in memory by an editor) not plain, bounded JSON:
+    nesting deeper than MAX_NESTING, non-finite or huge numbers, non-string keys, other types.
+    Iterative, so no document can hit the recursion limit here."""
+    pending: list[tuple[Any, list[str | int]]] = [(document, [])]
     while pending:
-        item, depth = pending.pop()
+        item, path = pending.pop()
+        if isinstance(item, (dict, list)) and len(path) >= MAX_NESTING:  # this container is level len(path) + 1
+            return GraphProblem("too_deep", f"nested deeper than {MAX_NESTING} levels", pointer=json_pointer(path[:8]),
+                                hint="a graph is a few levels deep; constants are small arrays")
         if isinstance(item, dict):
-            deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in item.values())
+            if any(not isinstance(key, str) for key in item):
+                return GraphProblem("bad_json", "object keys must be strings", pointer=json_pointer(path))
+            pending.extend((child, [*path, key]) for key, child in item.items())
         elif isinstance(item, list):
-            deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in item)
-    return deepest
+            pending.extend((child, [*path, index]) for index, child in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            return GraphProblem("bad_json", "NaN and Infinity are not JSON numbers", pointer=json_pointer(path))
+        elif isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > _MAX_INT_BITS:
+            return GraphProblem("bad_json", f"integer with more than {_MAX_INT_BITS} bits", pointer=json_pointer(path))
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            return GraphProblem("bad_json", f"{type(item).__name__} is not a JSON value", pointer=json_pointer(path))
+    return None
 
 
 def _parse(text: str) -> Any:
@@ -70,17 +86,18 @@ def _parse(text: str) -> Any:
                                       pointer="" if exc.pointer == "/" else exc.pointer)) from None
     except RecursionError:
         raise GraphError(GraphProblem("too_deep", f"nested deeper than {MAX_NESTING} levels")) from None
-    if _depth(document) > MAX_NESTING:
-        raise GraphError(GraphProblem("too_deep", f"nested deeper than {MAX_NESTING} levels",
-                                      hint="a graph is a few levels deep; constants are small arrays"))
+    except ValueError as exc:  # e.g. an integer literal longer than Python's int/str conversion limit
+        raise GraphError(GraphProblem("bad_json", f"invalid JSON: {exc}")) from None
     return document
 
 
 def graph_from_document(document: Any) -> Graph:
     """Schema-check a parsed document (e.g. one an editor built in memory) and make it a Graph."""
+    if (problem := _plain_problem(document)) is not None:
+        raise GraphError(problem)
     problems = schema_problems("graph", document)
     if problems:
-        raise GraphError([GraphProblem("schema", p.message, _node_of(p.entry), p.pointer,
+        raise GraphError([GraphProblem("schema", p.message, _node_of(p.entry), "" if p.pointer == "/" else p.pointer,
                                        "see catalogs/schema/graph.schema.json") for p in problems])
     return Graph.from_json(document)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from executor.errors import GraphError, GraphProblem, NodeError
 from executor.validate import CheckedGraph, CheckedNode
-from executor.walk import short_error
+from executor.walk import describe_inputs, short_error
 
 _ITEM_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "int16": 2, "int32": 4,
                "int64": 8, "uint8": 1, "bool": 1, "complex64": 8, "complex128": 16}
@@ -136,7 +136,6 @@ def _torch_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
             except Exception as exc:  # the node's library call failed on meta tensors: a shape error
                 node = checked.node(_owner(n))
                 args, kwargs = self.fetch_args_kwargs_from_env(n)
-                from executor.keras_build import describe_inputs
                 raise NodeError("shape_mismatch", node.id, node.pointer,
                                 f"{node.descriptor.id} failed on inputs {describe_inputs(args, kwargs)}: "
                                 f"{short_error(exc)}") from exc

@@ -226,6 +226,8 @@ class _Checker:
     def _arg_edge(self, edge: Edge, source: Node, target: Node, source_port: str | None) -> Iterator[GraphProblem]:
         pointer = json_pointer(["edges", edge.index, "to", "arg"])
         name = str(edge.target_arg)
+        if source_port is None:
+            self.instance_sources.add(edge.source)  # meant to be handed over, even if refused below
         arg = target.arg(name)
         if arg is None:
             yield GraphProblem("unknown_arg", f"{target.id} has no argument {name!r}", edge.target, pointer,
@@ -245,9 +247,7 @@ class _Checker:
                                "use a layer node, or name an output port to pass a tensor")
         else:
             self.arg_edges[edge.target][name] = Source(edge.source, source_port, edge.index)
-            if source_port is None:
-                self.instance_sources.add(edge.source)
-            else:
+            if source_port is not None:
                 self.consumers[(edge.source, source_port)] += 1
 
     # -- connections per port, required inputs and arguments ---------------------------------
@@ -344,13 +344,20 @@ class _Checker:
 # -- argument values ---------------------------------------------------------------------------
 _VALIDATORS: dict[int, jsonschema.protocols.Validator] = {}
 
+# JSON Schema counts 64.0 as an integer; a library constructor does not (Linear(64.0, ...) fails),
+# so argument values are checked with an "integer" that means a JSON integer literal.
+_StrictIntegers = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)))
+
 
 def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     """One compiled validator per schema object (catalog nodes are loaded once per process)."""
     key = id(schema)
     found = _VALIDATORS.get(key)
     if found is None or found.schema is not schema:
-        found = _VALIDATORS[key] = jsonschema.Draft202012Validator(schema)
+        found = _VALIDATORS[key] = _StrictIntegers(schema)
     return found
 
 

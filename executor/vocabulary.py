@@ -45,7 +45,7 @@ MAX_NESTING = 64
 MAX_CONSTANT_ELEMENTS = 1_000_000
 
 # Node ids become attribute names of the built torch module (its submodules), so they may not
-# shadow an attribute of torch.fx.GraphModule or be a Python keyword (tests check this list).
+# shadow an attribute of torch.fx.GraphModule (class or instance) or be a Python keyword (tests check this list).
 RESERVED_IDS = frozenset((
     'False', 'None', 'T_destination', 'True', 'add_module', 'add_submodule', 'and', 'apply', 'as',
     'assert', 'async', 'await', 'bfloat16', 'break', 'buffers', 'call_super_init', 'children',
@@ -60,7 +60,7 @@ RESERVED_IDS = frozenset((
     'register_forward_pre_hook', 'register_full_backward_hook', 'register_full_backward_pre_hook',
     'register_load_state_dict_post_hook', 'register_load_state_dict_pre_hook', 'register_module',
     'register_parameter', 'register_state_dict_post_hook', 'register_state_dict_pre_hook',
-    'requires_grad_', 'return', 'set_extra_state', 'set_submodule', 'share_memory', 'state_dict',
+    'requires_grad_', 'return', 'set_extra_state', 'set_submodule', 'shape_env', 'share_memory', 'state_dict',
     'to', 'to_empty', 'to_folder', 'train', 'training', 'try', 'type', 'while', 'with', 'xpu',
     'yield', 'zero_grad',
 ))

@@ -205,3 +205,17 @@ def short_error(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     first = lines[0] if lines else ""
     return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+
+
+def describe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """Input shapes as a user reads them: (2, 16) float32, lists in edge order."""
+    def one(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(one(v) for v in value) + "]"
+        shape = getattr(value, "shape", None)
+        if shape is None:
+            return repr(value)[:40]
+        dims = ", ".join("?" if d is None else str(d) for d in tuple(shape))
+        return f"({dims}) {getattr(value, 'dtype', '')}".rstrip()
+    parts = [one(a) for a in args] + [f"{k}={one(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts) or "(none)"

@@ -16,7 +16,7 @@ from helpers import schema_validator
 from introspector import vocabulary
 from introspector.paths import OVERRIDES_DIR, SCHEMA_DIR
 
-NAMES = ["node", "catalog", "overrides"]
+NAMES = ["node", "catalog", "overrides", "graph"]
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -32,7 +32,7 @@ def test_schema_is_a_valid_2020_12_schema(name: str) -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-def test_schema_directory_holds_exactly_the_three_schemas() -> None:
+def test_schema_directory_holds_exactly_the_known_schemas() -> None:
     assert sorted(p.name for p in SCHEMA_DIR.glob("*.json")) == sorted(f"{n}.schema.json" for n in NAMES)
 
 
