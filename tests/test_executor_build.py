@@ -306,3 +306,16 @@ def test_a_torch_graph_does_not_import_keras():
             "print('keras' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_submodules_stay_owned_by_the_module_when_replaced_or_deleted():
+    module = api.build(api.validate(graph_from_document(MLP)), device="cpu")
+    assert module.__dict__["fc1"] is module._modules["fc1"]
+    replacement = torch.nn.Linear(64, 128)
+    module.fc1 = replacement
+    assert module.fc1 is replacement and module.state_dict()["fc1.weight"] is not None
+    assert torch.equal(module.state_dict()["fc1.weight"], replacement.weight)
+    clone = copy.deepcopy(module)
+    assert clone.fc1 is clone._modules["fc1"] and clone.fc1 is not module.fc1
+    del module.head
+    assert "head" not in module._modules and not hasattr(module, "head")
