@@ -13,9 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from executor.errors import GraphError, GraphProblem, NodeError
+from executor.errors import GraphError, GraphProblem
 from executor.validate import CheckedGraph, CheckedNode
-from executor.walk import describe_inputs, short_error
 
 _ITEM_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "int16": 2, "int32": 4,
                "int64": 8, "uint8": 1, "bool": 1, "complex64": 8, "complex128": 16}
@@ -119,57 +118,27 @@ def keras_meta_scope(checked: CheckedGraph) -> Any:
 
 def _torch_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
     import torch
-    import torch.fx as fx
     from torch.utils._pytree import tree_leaves
 
-    from executor.torch_build import build_torch_module, torch_dtype
+    from executor.torch_shapes import walk_on_meta
 
-    module = build_torch_module(checked, "meta")
-    values: dict[str, Any] = {}
-
-    class Recorder(fx.Interpreter):
-        def run_node(self, n: fx.Node) -> Any:
-            try:
-                result = super().run_node(n)
-            except GraphError:
-                raise
-            except Exception as exc:  # the node's library call failed on meta tensors: a shape error
-                node = checked.node(_owner(n))
-                args, kwargs = self.fetch_args_kwargs_from_env(n)
-                raise NodeError("shape_mismatch", node.id, node.pointer,
-                                f"{node.descriptor.id} failed on inputs {describe_inputs(args, kwargs)}: "
-                                f"{short_error(exc)}") from exc
-            if "nodecat_id" in n.meta:
-                values[n.meta["nodecat_id"]] = result
-            return result
-
-    inputs = [torch.empty(input_shape(n, batch), dtype=torch_dtype(n.args.get("dtype", "float32")), device="meta")
-              for n in checked.inputs]
-    with torch.no_grad(), keras_meta_scope(checked):  # Keras layers build their weights on first call
-        Recorder(module).run(*inputs)
-
+    walker = walk_on_meta(checked, batch)
     profiles = []
     for node in checked.order:
-        instance = module.get_submodule(node.id) if node.descriptor.call.get("instantiate") and node.applied else None
-        tensors = [t for t in tree_leaves(values.get(node.id)) if isinstance(t, torch.Tensor)]
-        weights = [*instance.parameters(), *instance.buffers()] if instance is not None else []
+        instance = walker.instances.get(node.id) if node.applied else None
+        value = walker.results.get(node.id)
+        tensors = [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
+        weights = [*instance.parameters(), *instance.buffers()] if isinstance(instance, torch.nn.Module) else []
         if node.descriptor.kind == "constant":
-            weights = [module.get_buffer(node.id)]
+            weights = tensors
         profiles.append(NodeProfile(
             id=node.id, op=node.descriptor.id,
-            outputs={p.name: _torch_spec(_at(values.get(node.id), p.path)) for p in node.descriptor.outputs},
-            params=sum(p.numel() for p in instance.parameters()) if instance is not None else 0,
+            outputs={p.name: _torch_spec(_at(value, p.path)) for p in node.descriptor.outputs},
+            params=sum(p.numel() for p in instance.parameters()) if isinstance(instance, torch.nn.Module) else 0,
             param_bytes=sum(w.numel() * w.element_size() for w in weights),
             activation_bytes=0 if node.descriptor.kind == "constant" else
             sum(t.numel() * t.element_size() for t in tensors)))
     return ShapeReport(tuple(profiles), batch)
-
-
-def _owner(n: Any) -> str:
-    """The graph node an fx node belongs to (indexing and clones belong to the node they read)."""
-    while "nodecat_id" not in n.meta and n.args:
-        n = n.args[0]
-    return n.meta.get("nodecat_id", "")
 
 
 def _at(value: Any, path: tuple[int, ...]) -> Any:

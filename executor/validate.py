@@ -234,7 +234,7 @@ class _Checker:
                                self._close(name, [a.name for a in target.args], "arguments"))
         elif not arg.accepts_edge:
             yield GraphProblem("arg_not_edge", f"argument {name!r} of {target.id} takes a literal value, not an edge",
-                               edge.target, pointer, f'set it in the node\'s "args"')
+                               edge.target, pointer, "set it in the node's \"args\"")
         elif name in self.nodes[edge.target].args:
             yield GraphProblem("arg_set_twice", f"argument {name!r} has a literal value and an edge", edge.target,
                                pointer, "keep one of the two")

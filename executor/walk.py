@@ -47,6 +47,9 @@ class Walker(Generic[Value]):
     def index(self, value: Value, position: int) -> Value:
         raise NotImplementedError
 
+    def make_instance(self, node: CheckedNode, cls: Any, extra: dict[str, Any]) -> Any:
+        return instantiate(node, cls, extra)
+
     def clone(self, value: Value) -> Value:
         return value
 
@@ -70,7 +73,7 @@ class Walker(Generic[Value]):
             args, kwargs = self.gather_inputs(node)
             kwargs.update(call_kwargs(node, "apply"))
             extra = {name: self.arg_value(source) for name, source in node.arg_edges.items()}
-            instance = instantiate(node, target, extra)
+            instance = self.make_instance(node, target, extra)
             self.instances[node.id] = instance
             if node.applied:
                 self.results[node.id] = self.call_layer(node, instance, args, kwargs)
