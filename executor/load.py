@@ -6,13 +6,16 @@ Every schema violation is reported (not only the first), each with its JSON Poin
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from executor.errors import GraphError, GraphProblem
 from executor.graph import Graph
+from executor.structure import satisfies_graph_schema
 from executor.vocabulary import MAX_GRAPH_BYTES, MAX_NESTING
 from introspector.errors import json_pointer
 from introspector.jsonio import _StrictnessError, parse_strict
@@ -48,6 +51,36 @@ def _decode(raw: bytes) -> str:
 
 
 _MAX_INT_BITS = 256  # far beyond any real argument; keeps error messages and conversions cheap
+
+
+def _is_plain(document: Any) -> bool:
+    """The fast pass of _plain_problem: no paths kept, so a large valid graph costs little."""
+    pending: list[tuple[Any, int]] = [(document, 0)]
+    push, pop = pending.append, pending.pop
+    while pending:
+        item, depth = pop()
+        kind = type(item)
+        if kind is dict:
+            if depth >= MAX_NESTING:
+                return False
+            for key, child in item.items():
+                if type(key) is not str:
+                    return False
+                push((child, depth + 1))
+        elif kind is list:
+            if depth >= MAX_NESTING:
+                return False
+            for child in item:
+                push((child, depth + 1))
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is int:
+            if item.bit_length() > _MAX_INT_BITS:
+                return False
+        elif item is not None and kind is not str and kind is not bool:
+            return False
+    return True
 
 
 def _plain_problem(document: Any) -> GraphProblem | None:
@@ -93,9 +126,9 @@ def _parse(text: str) -> Any:
 
 def graph_from_document(document: Any) -> Graph:
     """Schema-check a parsed document (e.g. one an editor built in memory) and make it a Graph."""
-    if (problem := _plain_problem(document)) is not None:
+    if not _is_plain(document) and (problem := _plain_problem(document)) is not None:
         raise GraphError(problem)
-    problems = schema_problems("graph", document)
+    problems = [] if satisfies_graph_schema(document) else schema_problems("graph", document)
     if problems:
         raise GraphError([GraphProblem("schema", p.message, _node_of(p.entry), "" if p.pointer == "/" else p.pointer,
                                        "see catalogs/schema/graph.schema.json") for p in problems])
@@ -111,7 +144,21 @@ def parse_graph(source: str | bytes) -> Graph:
     text = _decode(source) if isinstance(source, bytes) else source
     if len(text) > MAX_GRAPH_BYTES:
         raise GraphError(GraphProblem("too_large", f"the graph is {len(text)} characters; at most {MAX_GRAPH_BYTES}"))
-    return graph_from_document(_parse(text))
+    with gc_paused():
+        return graph_from_document(_parse(text))
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large graph's many small objects are made: with torch
+    loaded, collections would cost more than the work (and graphs hold no reference cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_graph(path: str | Path) -> Graph:

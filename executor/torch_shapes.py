@@ -9,13 +9,13 @@ their first call) and nodes fed by argument edges are never shared.
 """
 from __future__ import annotations
 
-import gc
 import json
 from typing import Any
 
 import torch
 
 from executor.errors import NodeError
+from executor.load import gc_paused
 from executor.validate import CheckedGraph, CheckedNode
 from executor.walk import Walker, describe_inputs, instantiate, short_error
 
@@ -105,12 +105,6 @@ def walk_on_meta(checked: CheckedGraph, batch: int) -> MetaWalker:
     """Walk the graph on meta; the walker keeps every node's result and instance."""
     from executor.shapes import keras_meta_scope
     walker = MetaWalker(checked, batch)
-    enabled = gc.isenabled()
-    gc.disable()  # millions of small objects and no cycles: collections would cost more than the walk
-    try:
-        with torch.no_grad(), keras_meta_scope(checked):
-            walker.walk()
-    finally:
-        if enabled:
-            gc.enable()
+    with gc_paused(), torch.no_grad(), keras_meta_scope(checked):
+        walker.walk()
     return walker

@@ -17,6 +17,7 @@ import jsonschema
 from executor.catalogs import CatalogIndex, catalogs_for
 from executor.errors import GraphError, GraphProblem, node_pointer
 from executor.graph import Edge, Graph, GraphNode
+from executor.load import gc_paused
 from executor.values import EDGE_VALUE_KINDS, value_kind
 from executor.vocabulary import BUILTIN_OPS, GRAPH_KINDS, MAX_CONSTANT_ELEMENTS, RESERVED_IDS
 from introspector.errors import json_pointer
@@ -79,11 +80,12 @@ def check_graph(graph: Graph, catalogs: CatalogIndex | None = None) -> CheckedGr
     problems: list[GraphProblem] = []
     if catalogs is None:
         catalogs, problems = catalogs_for(graph)
-    checker = _Checker(graph, catalogs)
-    problems.extend(checker.run())
-    if problems:
-        raise GraphError(problems)
-    return checker.result()
+    with gc_paused():
+        checker = _Checker(graph, catalogs)
+        problems.extend(checker.run())
+        if problems:
+            raise GraphError(problems)
+        return checker.result()
 
 
 class _Checker:
@@ -160,20 +162,24 @@ class _Checker:
     def _args(self, node: GraphNode, descriptor: Node) -> Iterator[GraphProblem]:
         by_name = {a.name: a for a in descriptor.args}
         for name, value in node.args.items():
-            pointer = node_pointer(node.index, "args", name)
             arg = by_name.get(name)
+            if arg is not None and not arg.hidden and arg.schema is not None:
+                problem = _value_problem(descriptor, arg, value)
+                if problem is not None:
+                    yield GraphProblem(problem[0], problem[1], node.id, node_pointer(node.index, "args", name),
+                                       problem[2])
+                continue
+            pointer = node_pointer(node.index, "args", name)
             if arg is None:
                 yield GraphProblem("unknown_arg", f"{descriptor.id} has no argument {name!r}", node.id, pointer,
                                    self._close(name, [a.name for a in descriptor.args if not a.hidden], "arguments"))
             elif arg.hidden:
                 yield GraphProblem("hidden_arg", f"argument {name!r} is set by the executor, not by graphs",
                                    node.id, pointer, "remove it; devices and training mode are chosen at run time")
-            elif arg.schema is None:
+            else:
                 yield GraphProblem("untyped_arg", f"argument {name!r} has no type in the catalog, so no value "
                                    f"can be checked: {arg.unsupported}", node.id, pointer,
                                    "leave it at its default, or type it in overrides/")
-            elif (problem := _value_problem(descriptor, arg, value)) is not None:
-                yield GraphProblem(problem[0], problem[1], node.id, pointer, problem[2])
 
     # -- edges -------------------------------------------------------------------------------
     def _edges(self) -> Iterator[GraphProblem]:
@@ -374,7 +380,8 @@ def _value_problem(descriptor: Node, arg: Arg, value: Any) -> tuple[str, str, st
             return ("bad_arg_value", f"argument {arg.name!r} takes a tensor: a number or rectangular nested lists of "
                     f"numbers, not {_short(value)}", "or feed it by an edge")
         return None
-    error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(value))
+    validator = _validator(schema)
+    error = None if validator.is_valid(value) else jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is not None:
         where = "".join(f"[{p!r}]" for p in error.absolute_path)
         return ("bad_arg_value", f"argument {arg.name!r}{where}: {error.message}", _expected(schema))

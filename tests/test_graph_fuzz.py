@@ -492,3 +492,41 @@ def test_fuzz_sources_are_meaningful() -> None:
     assert check_document(copy.deepcopy(MLP)) is None
     assert check_document(copy.deepcopy(ENCODER)) is None and check_document(copy.deepcopy(DIFFERENCE)) is None
     assert len(CATALOG_OPS) > 500 and "keras.layers.Lambda" in EXCLUDED_OPS
+
+
+# == the fast structure check agrees with jsonschema =============================================
+
+def _agrees(document: Any) -> None:
+    from executor.structure import satisfies_graph_schema
+    from introspector.schemas import schema_problems
+    if _depth(document) > MAX_NESTING:
+        return  # refused before either check runs
+    assert satisfies_graph_schema(document) == (schema_problems("graph", document) == []), document
+
+
+@fuzz(1200)
+@given(st.data())
+def test_fast_structure_check_agrees_with_jsonschema_on_mutations(data: st.DataObject) -> None:
+    document = copy.deepcopy(data.draw(st.sampled_from(BASES)))
+    for _ in range(data.draw(st.integers(0, 3))):
+        _mutate(document, data, structural=data.draw(st.integers(0, 2)) > 0)
+    _agrees(document)
+
+
+@fuzz(400)
+@given(st.dictionaries(st.sampled_from(GRAPH_KEYS), JSON, max_size=8), st.sets(st.sampled_from(GRAPH_KEYS)))
+def test_fast_structure_check_agrees_with_jsonschema_on_arbitrary_parts(parts: dict[str, Any], keep: set[str]) -> None:
+    document = {k: v for k, v in copy.deepcopy(MLP).items() if k in keep}
+    document.update(parts)
+    _agrees(document)
+
+
+@pytest.mark.parametrize("value", ["fc1\n", "fc1 ", "\nfc1", "f" * 65, "1fc", "fc-1", "fc\u00e91", ""])
+def test_fast_structure_check_agrees_on_identifier_edge_cases(value: str) -> None:
+    for place in (("nodes", 0, "id"), ("outputs", 0, "name"), ("edges", 0, "to", "port")):
+        document = copy.deepcopy(MLP)
+        target = document
+        for key in place[:-1]:
+            target = target[key]
+        target[place[-1]] = value
+        _agrees(document)
