@@ -1,8 +1,8 @@
 """Shapes before memory: every node's output shapes, parameters and activation bytes, on `meta`.
 
-torch graphs are built on the `meta` device (weights have shapes but no storage) and run through
-a torch.fx Interpreter that records each node's result; Keras graphs are walked over symbolic
-`keras.Input` tensors inside a `meta` device scope. Nothing real is allocated either way, so a
+torch graphs are walked on the `meta` device (weights have shapes but no storage; see
+torch_shapes.py); Keras graphs are walked over symbolic `keras.Input` tensors inside a `meta`
+device scope. Nothing real is allocated either way, so a
 graph far larger than the machine is measured, then refused by the budget with its estimate.
 Open dimensions (null in an input's shape) are measured with `batch`.
 """

@@ -1,0 +1,22 @@
+"""The executor benchmarks still run (tiny sizes, JSON out); their numbers are not asserted."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _run(*args: str) -> dict:
+    result = subprocess.run([sys.executable, *args, "--json"], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def test_check_scaling_runs_on_small_chains():
+    report = _run("bench/check_scaling.py", "--sizes", "100,300")
+    assert [r["nodes"] for r in report["results"]] == [100, 300] and report["failure"] is None
+    assert set(report["results"][0]["median_s"]) == {"json", "parse", "validate", "shapes"}
+
+
+def test_executor_overhead_measures_the_keras_build():
+    report = _run("bench/executor_overhead.py", "--quick", "--skip-runtime")
+    assert report["build"]["ratio_nodecat_to_keras"] > 0 and report["build"]["layers"] > 30
