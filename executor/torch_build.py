@@ -15,11 +15,10 @@ import torch
 import torch.fx as fx
 
 from executor.validate import CheckedGraph, CheckedNode
+from executor.vocabulary import DTYPES
 from executor.walk import Walker
 
-_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
-           "float64": torch.float64, "int8": torch.int8, "int16": torch.int16, "int32": torch.int32,
-           "int64": torch.int64, "uint8": torch.uint8, "bool": torch.bool}
+_DTYPES = {name: getattr(torch, name) for name in DTYPES}  # the dtypes graph inputs and constants take
 
 
 def torch_dtype(name: str) -> torch.dtype:

@@ -10,6 +10,7 @@ import difflib
 import graphlib
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterator, Literal
 
 import jsonschema
@@ -62,13 +63,9 @@ class CheckedGraph:
     def node(self, node_id: str) -> CheckedNode:
         return self._by_id[node_id]
 
-    @property
+    @cached_property
     def _by_id(self) -> dict[str, CheckedNode]:
-        cached = self.__dict__.get("_by_id_cache")
-        if cached is None:
-            cached = {n.id: n for n in self.order}
-            object.__setattr__(self, "_by_id_cache", cached)
-        return cached
+        return {n.id: n for n in self.order}
 
     @property
     def inputs(self) -> tuple[CheckedNode, ...]:
