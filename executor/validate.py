@@ -244,6 +244,10 @@ class _Checker:
         elif name in self.arg_edges[edge.target]:
             yield GraphProblem("port_taken", f"argument {name!r} is already fed by edge "
                                f"#{self.arg_edges[edge.target][name].edge}", edge.target, pointer)
+        elif source_port is not None and arg.stage == "init" and source.kind != "constant":
+            yield GraphProblem("arg_not_edge", f"argument {name!r} of {target.id} is given when the layer is built, "
+                               "so only a layer instance or a constant can feed it, not a value computed by the graph",
+                               edge.target, pointer, "use a constant node, or a layer node without a from port")
         elif source_port is None and not source.call.get("instantiate"):
             yield GraphProblem("not_a_module", f"{source.id} is a function; only a layer's instance can be handed "
                                f"to argument {name!r}", edge.source, json_pointer(["edges", edge.index, "from"]),

@@ -69,28 +69,33 @@ class Walker(Generic[Value]):
             self.results[node.id] = self.constant(node)
             return
         target = resolve(node.descriptor, node.id, node.pointer)
+        fed = {stage: {name: source for name, source in node.arg_edges.items()
+                       if (arg := node.descriptor.arg(name)) is not None and arg.stage == stage}
+               for stage in ("init", "apply")}
+        # an argument fed by an edge gets the value the edge carries, like a literal of its stage
+        applied_args = {**call_kwargs(node, "apply"),
+                        **{name: self.edge_value(source) for name, source in fed["apply"].items()}}
         if node.descriptor.call.get("instantiate"):
-            args, kwargs = self.gather_inputs(node)
-            kwargs.update(call_kwargs(node, "apply"))
-            extra = {name: self.arg_value(source) for name, source in node.arg_edges.items()}
+            extra = {name: self.arg_value(source) for name, source in fed["init"].items()}
             instance = self.make_instance(node, target, extra)
             self.instances[node.id] = instance
             if node.applied:
-                self.results[node.id] = self.call_layer(node, instance, args, kwargs)
+                args, kwargs = self.gather_inputs(node)
+                self.results[node.id] = self.call_layer(node, instance, args, {**kwargs, **applied_args})
         else:
             ports = {p.name: self.port_value(node, p.name) for p in node.descriptor.inputs if p.name in node.inputs}
-            args, kwargs = bind_function_call(target, ports, call_kwargs(node, "apply"))
+            args, kwargs = bind_function_call(target, ports, applied_args)
             self.results[node.id] = self.call_function(node, target, args, kwargs)
 
+    def edge_value(self, source: Source) -> Any:
+        """What an edge into a call argument carries: a layer instance, or a value in the graph."""
+        return self.instances[source.node] if source.port is None else self.port(source)
+
     def arg_value(self, source: Source) -> Any:
+        """What an edge into a constructor argument carries: known when the model is built."""
         if source.port is None:
             return self.instances[source.node]
-        producer = self.checked.node(source.node)
-        if producer.descriptor.kind == "constant":  # known when the model is built
-            return self.constant_value(producer)
-        raise NodeError("arg_not_edge", source.node, producer.pointer,
-                        "only a layer instance or a constant can feed a constructor argument",
-                        "compute it inside the graph and feed an input port instead")
+        return self.constant_value(self.checked.node(source.node))  # validation lets only constants feed one
 
     def port_value(self, node: CheckedNode, name: str) -> Any:
         """What an input port receives: one value, or a list in edge order when it merges edges."""

@@ -319,3 +319,41 @@ def test_submodules_stay_owned_by_the_module_when_replaced_or_deleted():
     assert clone.fc1 is clone._modules["fc1"] and clone.fc1 is not module.fc1
     del module.head
     assert "head" not in module._modules and not hasattr(module, "head")
+
+
+def test_edges_into_call_arguments_carry_graph_values():
+    """keras.ops.take's `indices` is an argument that accepts an edge: it gets the tensor the edge carries."""
+    graph = _graph(
+        [{"id": "x", "op": "input", "args": {"shape": [4, 3]}},
+         {"id": "rows", "op": "input", "args": {"shape": [2], "dtype": "int32"}},
+         {"id": "pick", "op": "keras.ops.take", "args": {"axis": 0}},
+         {"id": "scale", "op": "torch.mul", "args": {}}],
+        [_edge("x", "pick", "x"), {"from": {"node": "rows", "port": "output"}, "to": {"node": "pick", "arg": "indices"}},
+         _edge("pick", "scale", "input"), _edge("pick", "scale", "other")],
+        [{"name": "y", "node": "scale"}], catalogs={"torch": "2.13.0", "keras": "3.15.1"})
+    checked = api.validate(graph)
+    report = infer_shapes(checked)
+    assert next(n for n in report.nodes if n.id == "pick").outputs["output"].shape == (2, 3)
+    x = np.arange(12, dtype="float32").reshape(4, 3)
+    out = api.run(checked, {"x": x, "rows": np.array([3, 1], dtype="int32")}, device="cpu")
+    np.testing.assert_array_equal(out["y"], x[[3, 1]] ** 2)
+
+
+def test_constructor_argument_takes_a_constant_edge_but_not_a_computed_value():
+    nodes = [{"id": "x", "op": "input", "args": {"shape": [2, 3]}},
+             {"id": "target", "op": "input", "args": {"shape": [2], "dtype": "int64"}},
+             {"id": "weights", "op": "constant", "args": {"value": [1.0, 2.0, 3.0]}},
+             {"id": "loss", "op": "torch.nn.CrossEntropyLoss"}]
+    edges = [_edge("x", "loss", "input"), _edge("target", "loss", "target")]
+    weighted = _graph(nodes, edges + [{"from": {"node": "weights", "port": "output"},
+                                       "to": {"node": "loss", "arg": "weight"}}], [{"name": "y", "node": "loss"}])
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    target = np.array([2, 0])
+    expected = torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0]))(torch.from_numpy(x), torch.from_numpy(target))
+    out = api.run(weighted, {"x": x, "target": target}, device="cpu")
+    np.testing.assert_allclose(out["y"], expected.numpy(), rtol=1e-6)
+    computed = _graph(nodes, edges + [{"from": {"node": "x", "port": "output"}, "to": {"node": "loss", "arg": "weight"}}],
+                      [{"name": "y", "node": "loss"}])
+    with pytest.raises(GraphError) as caught:
+        api.validate(computed)
+    assert caught.value.code == "arg_not_edge" and caught.value.pointer == "/edges/2/to/arg"
