@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -62,12 +61,7 @@ def _budget(text: str) -> int | str | None:
         raise click.BadParameter(str(exc), param_hint="--budget") from None
 
 
-def _keras_backend_default() -> None:
-    os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras layers share the process with torch
-
-
 def _check_and_measure(graph: Path, batch: int, budget: str, device: str) -> tuple[Any, Any]:
-    _keras_backend_default()
     from executor.api import validate
     from executor.devices import available_memory, pick_device
     from executor.shapes import check_budget, infer_shapes
@@ -131,7 +125,6 @@ def _shape_text(report: Any, node: str, port: str) -> str:
 def profile_cmd(graph: Path, as_json: bool, batch: int) -> None:
     """Per node and in total: parameters, parameter bytes, activation bytes and output shapes,
     measured on the meta device (nothing is allocated)."""
-    _keras_backend_default()
     from executor.api import profile
     report = _guard(as_json, lambda: profile(graph, batch), {"graph": str(graph)})
     if as_json:
@@ -214,7 +207,6 @@ def run_cmd(graph: Path, input_specs: tuple[str, ...], weights: Path | None, sav
     """Run GRAPH once (inference) and write each graph output as OUT/<name>.npy."""
     paths = _parse_inputs(input_specs)
     limit = _budget(budget)
-    _keras_backend_default()
 
     def act() -> dict[str, Any]:
         from executor.api import build, run, validate
@@ -262,7 +254,6 @@ def draw_cmd(graph: Path, output: Path, shapes: bool, batch: int) -> None:
     loaded = _guard(False, lambda: load_graph(graph))
     report = None
     if shapes:
-        _keras_backend_default()
         from executor.api import profile
         try:
             report = profile(loaded, batch)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from introspector.libraries.probe_values import as_call_value
+
 EDGE_VALUE_KINDS = ("module", "schedule")  # argument kinds only an edge can feed
 
 
@@ -17,13 +19,6 @@ def value_kind(schema: dict[str, Any] | None) -> str:
         return ""
     kinds = {schema.get("x-nodecat")} | {s.get("x-nodecat") for s in schema.get("anyOf", ())}
     return next((k for k in sorted(k for k in kinds if k)), "")
-
-
-def as_call_value(value: Any) -> Any:
-    """Lists become tuples, as in library signatures (kernel_size=(3, 3)); dicts stay dicts."""
-    if isinstance(value, list):
-        return tuple(as_call_value(v) for v in value)
-    return value
 
 
 def torch_value(value: Any, kind: str) -> Any:

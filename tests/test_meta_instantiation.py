@@ -16,15 +16,9 @@ import pytest
 import torch
 
 from helpers import resolve_origin, resolve_path
+from introspector.libraries.probe_values import as_call_value
 
 WORKING_SHARE = 0.90
-
-
-def _as_call_value(value: Any) -> Any:
-    """JSON has no tuples; torch wants tuples for sizes (kernel_size=[3, 3] -> (3, 3))."""
-    if isinstance(value, list):
-        return tuple(_as_call_value(v) for v in value)
-    return value
 
 
 def _probe(spec: dict[str, Any]) -> torch.Tensor:
@@ -40,7 +34,7 @@ def _layer_and_loss_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def _instantiate_and_apply(node: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
     cls = resolve_origin(node["origin"]["module"], node["origin"]["qualname"])
     example = node["example"]
-    args = {name: _as_call_value(value) for name, value in example["args"].items()}
+    args = {name: as_call_value(value) for name, value in example["args"].items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.device("meta"):

@@ -11,8 +11,8 @@ from typing import Any
 
 import keras
 
-from introspector.libraries.probe_values import (FEATURES, example_value, layer_fed_args, layer_fed_reason,
-                                                 ranks_by_name, search_example)
+from introspector.libraries.probe_values import (FEATURES, as_call_value, example_value, layer_fed_args,
+                                                 layer_fed_reason, ranks_by_name, search_example)
 from introspector.model import Arg, Node
 
 _BY_NAME: dict[str, Any] = {
@@ -68,14 +68,10 @@ def _probe_tensor(spec: dict[str, Any], node: Node) -> Any:
     return keras.ops.ones(tuple(spec["shape"]), dtype=spec["dtype"])
 
 
-def _call_value(value: Any) -> Any:
-    return tuple(_call_value(v) for v in value) if isinstance(value, list) else value
-
-
 def apply_example(obj: Any, node: Node, example: dict[str, Any]) -> Any:
     """Instantiate the class with the example's args and apply it to probe inputs in port order;
     a port that merges several edges (conns other than 1) gets a list of two."""
-    instance = obj(**{k: _call_value(v) for k, v in example["args"].items()})
+    instance = obj(**{k: as_call_value(v) for k, v in example["args"].items()})
     values = []
     for port in node.inputs:
         if port.name not in example["inputs"]:

@@ -22,6 +22,13 @@ _BY_NAME: dict[str, Any] = {
 _SIZE_NAME = re.compile(r"(channels|features|_size|_dim|dim_|d_model|embed_dim|hidden|normalized_shape)")
 
 
+def as_call_value(value: Any) -> Any:
+    """A JSON value as library signatures take it: lists become tuples (kernel_size=(3, 3))."""
+    if isinstance(value, list):
+        return tuple(as_call_value(v) for v in value)
+    return value
+
+
 def example_value(arg: Arg) -> Any:
     """A plausible value for a required argument, from its name and schema."""
     if arg.has_example:

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from introspector.libraries.probe_values import (FEATURES, example_value, layer_fed_args, layer_fed_reason,
-                                                 ranks_by_name, search_example)
+from introspector.libraries.probe_values import (FEATURES, as_call_value, example_value, layer_fed_args,
+                                                 layer_fed_reason, ranks_by_name, search_example)
 from introspector.model import Node
 
 def _shape(rank: int) -> list[int]:
@@ -45,7 +45,7 @@ def _tensor(spec: dict[str, Any]) -> torch.Tensor:
 
 def _try(obj: Any, node: Node, args: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> None:
     with torch.device("meta"):
-        layer = obj(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()})
+        layer = obj(**{k: as_call_value(v) for k, v in args.items()})
     order = [p.name for p in node.inputs if p.name in inputs]
     layer(*[_tensor(inputs[name]) for name in order])
 
