@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from executor.train_spec import TrainSpec
 from executor.vocabulary import GRAPH_FORMAT
 
 JsonValue = Any  # None, bool, int, float, str, list or dict of these, as parsed from strict JSON
@@ -71,6 +72,7 @@ class Graph:
     outputs: tuple[GraphOutput, ...]
     name: str = ""
     description: str = ""
+    train: TrainSpec | None = None  # how to train it, when the file says
     editor: JsonValue = field(default=None, compare=False)  # editors' own data, carried but never read
 
     @classmethod
@@ -82,6 +84,7 @@ class Graph:
                         for i, o in enumerate(data["outputs"]))
         return cls(catalogs=dict(data["catalogs"]), nodes=nodes, edges=edges, outputs=outputs,
                    name=data.get("name", ""), description=data.get("description", ""),
+                   train=TrainSpec.from_json(data["train"]) if "train" in data else None,
                    editor=data.get("editor"))
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +96,8 @@ class Graph:
             out["name"] = self.name
         if self.description:
             out["description"] = self.description
+        if self.train is not None:
+            out["train"] = self.train.to_json()
         if self.editor is not None:
             out["editor"] = self.editor
         return out

@@ -12,13 +12,14 @@ import re
 from typing import Any
 
 from executor.vocabulary import GRAPH_FORMAT
+from introspector.schemas import part_validator
 
 # The schema's patterns end in (?!\n)$ so that both engines refuse a trailing newline.
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _PORT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _OP = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _VERSION = re.compile(r"[0-9][0-9A-Za-z.+-]{0,40}")
-_TOP = frozenset({"format", "name", "description", "catalogs", "nodes", "edges", "outputs", "editor"})
+_TOP = frozenset({"format", "name", "description", "catalogs", "nodes", "edges", "outputs", "train", "editor"})
 _TOP_REQUIRED = frozenset({"format", "catalogs", "nodes", "edges", "outputs"})
 _NODE = frozenset({"id", "op", "args"})
 _FROM = frozenset({"node", "port"})
@@ -86,4 +87,8 @@ def satisfies_graph_schema(document: Any) -> bool:
         return False
     if not isinstance(edges, list) or not all(map(_edge, edges)):
         return False
-    return isinstance(outputs, list) and bool(outputs) and all(map(_output, outputs))
+    if not isinstance(outputs, list) or not outputs or not all(map(_output, outputs)):
+        return False
+    # The train section is small and rich (oneOfs, enums, bounds): jsonschema checks it directly,
+    # so this check stays exact without repeating that part of the schema in code.
+    return "train" not in document or part_validator("graph", "train").is_valid(document["train"])

@@ -32,12 +32,33 @@ ErrorCode = Literal[
     # resolving, shapes, building and running
     "identity_mismatch", "shape_mismatch", "budget_exceeded", "device_unavailable",
     "bad_input_value", "missing_graph_input", "unknown_graph_input", "bad_weights", "node_failed",
+    # the train section
+    "no_train_section", "wrong_kind", "wrong_library", "unknown_graph_output", "unknown_loss_port",
+    "missing_loss_input", "metric_needs_target",
+    # training data
+    "path_outside_roots", "bad_data", "empty_data", "unknown_column", "data_mismatch",
+    # training runs and checkpoints
+    "loss_not_finite", "no_checkpoint", "bad_checkpoint", "unsupported_training", "training_failed",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
 DType = Literal["float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
                 "uint8", "bool"]
 DTYPES: tuple[str, ...] = get_args(DType)
+
+# Metrics every training run can report, computed the same way for torch and Keras graphs.
+# accuracy: the arg-max of the prediction against an integer class target (or against the arg-max of
+# a one-hot target of the prediction's shape); mae and mse: mean absolute and squared error.
+MetricName = Literal["accuracy", "mae", "mse"]
+METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
+
+# When a learning-rate schedule steps: after every epoch, or after every optimizer step.
+ScheduleStep = Literal["epoch", "step"]
+SCHEDULE_STEPS: tuple[str, ...] = get_args(ScheduleStep)
+
+# Data files a training run reads, by suffix.
+DATA_SUFFIXES = (".npz", ".npy", ".csv")
+MAX_DATA_BYTES = 8 * 1024 ** 3  # a larger file is refused before it is read
 
 # Limits of the strict loader: a graph file from anyone cannot exhaust memory or the stack.
 MAX_GRAPH_BYTES = 64 * 1024 * 1024

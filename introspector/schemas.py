@@ -30,6 +30,13 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, registry=_registry())
 
 
+@cache
+def part_validator(name: str, definition: str) -> jsonschema.Draft202012Validator:
+    """A validator for one of a schema's $defs, e.g. ("graph", "train")."""
+    return jsonschema.Draft202012Validator({"$ref": f"https://nodecat.dev/schema/{name}.schema.json#/$defs/{definition}"},
+                                           registry=_registry())
+
+
 def _entry_of(path: list[str | int], document: Any) -> str:
     """The node id or override index a schema error sits in, for the message."""
     if len(path) >= 2 and path[0] in ("nodes", "excluded") and isinstance(document, dict):
