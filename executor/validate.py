@@ -6,12 +6,13 @@ builders never re-check what is decided here.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import graphlib
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 import jsonschema
 
@@ -23,6 +24,9 @@ from executor.values import EDGE_VALUE_KINDS, value_kind
 from executor.vocabulary import BUILTIN_OPS, GRAPH_KINDS, MAX_CONSTANT_ELEMENTS, RESERVED_IDS
 from introspector.errors import json_pointer
 from introspector.model import Arg, Node
+
+if TYPE_CHECKING:
+    from executor.train_check import CheckedTrain
 
 Backend = Literal["torch", "keras"]
 _MAX_HINTED = 20  # close-match hints are computed for this many unknown names at most
@@ -59,6 +63,7 @@ class CheckedGraph:
     order: tuple[CheckedNode, ...]  # topological: every node after the nodes it reads
     consumers: dict[tuple[str, str], int]  # (node, port) -> how many edges and outputs read it
     backend: Backend
+    train: "CheckedTrain | None" = None  # the checked train section, when the graph has one
 
     def node(self, node_id: str) -> CheckedNode:
         return self._by_id[node_id]
@@ -80,9 +85,14 @@ def check_graph(graph: Graph, catalogs: CatalogIndex | None = None) -> CheckedGr
     with gc_paused():
         checker = _Checker(graph, catalogs)
         problems.extend(checker.run())
+        train = None
+        if graph.train is not None:
+            from executor.train_check import check_train
+            train_problems, train = check_train(graph, checker.descriptors, catalogs.lookup)
+            problems.extend(train_problems)
         if problems:
             raise GraphError(problems)
-        return checker.result()
+        return dataclasses.replace(checker.result(), train=train)
 
 
 class _Checker:
@@ -157,26 +167,8 @@ class _Checker:
         return f"see `nodecat catalog list` for the {what}" if what == "ops" else ""
 
     def _args(self, node: GraphNode, descriptor: Node) -> Iterator[GraphProblem]:
-        by_name = {a.name: a for a in descriptor.args}
-        for name, value in node.args.items():
-            arg = by_name.get(name)
-            if arg is not None and not arg.hidden and arg.schema is not None:
-                problem = _value_problem(descriptor, arg, value)
-                if problem is not None:
-                    yield GraphProblem(problem[0], problem[1], node.id, node_pointer(node.index, "args", name),
-                                       problem[2])
-                continue
-            pointer = node_pointer(node.index, "args", name)
-            if arg is None:
-                yield GraphProblem("unknown_arg", f"{descriptor.id} has no argument {name!r}", node.id, pointer,
-                                   self._close(name, [a.name for a in descriptor.args if not a.hidden], "arguments"))
-            elif arg.hidden:
-                yield GraphProblem("hidden_arg", f"argument {name!r} is set by the executor, not by graphs",
-                                   node.id, pointer, "remove it; devices and training mode are chosen at run time")
-            else:
-                yield GraphProblem("untyped_arg", f"argument {name!r} has no type in the catalog, so no value "
-                                   f"can be checked: {arg.unsupported}", node.id, pointer,
-                                   "leave it at its default, or type it in overrides/")
+        yield from literal_arg_problems(descriptor, node.args, node.id, ["nodes", node.index],
+                                        lambda name, known: self._close(name, known, "arguments"))
 
     # -- edges -------------------------------------------------------------------------------
     def _edges(self) -> Iterator[GraphProblem]:
@@ -349,6 +341,36 @@ class _Checker:
 
 
 # -- argument values ---------------------------------------------------------------------------
+def _close_names(name: str, known: list[str]) -> str:
+    matches = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    return f"did you mean {', '.join(matches)}?" if matches else ""
+
+
+def literal_arg_problems(descriptor: Node, args: dict[str, Any], owner: str, base: list[str | int],
+                         close: Callable[[str, list[str]], str] = _close_names) -> Iterator[GraphProblem]:
+    """Problems of literal argument values: unknown, hidden, untyped, or invalid against their schema.
+
+    `base` is the JSON path of the object holding "args" (a node, or a part of the train section)."""
+    by_name = {a.name: a for a in descriptor.args}
+    for name, value in args.items():
+        pointer = json_pointer([*base, "args", name])
+        arg = by_name.get(name)
+        if arg is not None and not arg.hidden and arg.schema is not None:
+            problem = _value_problem(descriptor, arg, value)
+            if problem is not None:
+                yield GraphProblem(problem[0], problem[1], owner, pointer, problem[2])
+        elif arg is None:
+            yield GraphProblem("unknown_arg", f"{descriptor.id} has no argument {name!r}", owner, pointer,
+                               close(name, [a.name for a in descriptor.args if not a.hidden]))
+        elif arg.hidden:
+            yield GraphProblem("hidden_arg", f"argument {name!r} is set by the executor, not by graphs",
+                               owner, pointer, "remove it; devices and training mode are chosen at run time")
+        else:
+            yield GraphProblem("untyped_arg", f"argument {name!r} has no type in the catalog, so no value "
+                               f"can be checked: {arg.unsupported}", owner, pointer,
+                               "leave it at its default, or type it in overrides/")
+
+
 _VALIDATORS: dict[int, jsonschema.protocols.Validator] = {}
 
 # JSON Schema counts 64.0 as an integer; a library constructor does not (Linear(64.0, ...) fails),

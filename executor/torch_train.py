@@ -1,0 +1,329 @@
+"""Training a torch graph: a plain PyTorch loop over the executor's module.
+
+The loop is what a person would write by hand (forward, loss, zero_grad, backward, step), so a
+graph trains as fast as its hand-written equivalent and, with the same seed and row order, gives
+the same loss curve. Rows are visited in `data.epoch_order`, which depends only on (seed, epoch):
+a resumed run visits the same batches as an uninterrupted one.
+
+Under torch.distributed (`--nproc` or torchrun) the module is wrapped in DDP and every global
+batch is split across the processes; each process scales its mean loss by its share of the batch,
+so the averaged gradients are those of the whole batch and the weights match a single process.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from executor.errors import GraphError, GraphProblem
+from executor.metrics import metric_sums
+from executor.train_check import CheckedTrain, construct
+from executor.validate import CheckedGraph
+
+_DATA_ON_DEVICE_BYTES = 512 * 1024 ** 2  # smaller datasets move to the accelerator once, not per batch
+_PROGRESS_EVERY_S = 0.25  # the bar is refreshed (and running metrics synchronised) this often
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int
+    world: int
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class EpochNumbers:
+    """Sums of one pass; `means()` gives loss and metrics per sample/element."""
+
+    loss_sum: float = 0.0
+    rows: int = 0
+    metric_sums: dict[str, Any] | None = None
+    metric_counts: dict[str, int] | None = None
+
+    def means(self, prefix: str = "") -> dict[str, float]:
+        out = {f"{prefix}loss": self.loss_sum / max(self.rows, 1)}
+        for name, total in (self.metric_sums or {}).items():
+            out[prefix + name] = float(total) / max((self.metric_counts or {})[name], 1)
+        return out
+
+
+class TorchTrainer:
+    def __init__(self, checked: CheckedGraph, module: torch.nn.Module, device: str, dist: Distributed | None = None):
+        assert checked.train is not None
+        self.checked = checked
+        self.train_spec: CheckedTrain = checked.train
+        self.device = device
+        self.dist = dist
+        self.model = module
+        if dist is not None and dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            self.model = DistributedDataParallel(module, device_ids=[device] if device.startswith("cuda") else None)
+        self.module = module  # unwrapped: evaluation and state dicts never go through DDP
+        self.optimizer = construct(self.train_spec.optimizer, list(module.parameters()))
+        self.scheduler = None if self.train_spec.schedule is None else construct(self.train_spec.schedule, self.optimizer)
+        self.loss_fn = None if self.train_spec.loss is None else construct(self.train_spec.loss).to(device)
+        self.closure = isinstance(self.optimizer, torch.optim.LBFGS)  # it evaluates the loss several times
+        self.input_names = [n.id for n in checked.inputs]
+        self.output_names = [o.name for o in checked.graph.outputs]
+
+    # -- one batch -------------------------------------------------------------------------------
+    def outputs(self, model: Any, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        values = model(*inputs)
+        if len(self.output_names) == 1:
+            return {self.output_names[0]: values}
+        return dict(zip(self.output_names, values))
+
+    def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        spec = self.train_spec.spec.loss
+        if self.loss_fn is None:
+            value = outputs[str(spec.output)]
+        else:
+            value = self.loss_fn(**{port: outputs[f.output] if f.output is not None else targets[str(f.column)]
+                                    for port, f in spec.inputs.items()})
+        return value if value.dim() == 0 else value.mean()  # reduction="none": the mean is minimised
+
+    def step(self, inputs: list[torch.Tensor], targets: dict[str, torch.Tensor],
+             scale: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.closure:
+            seen: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+
+            def closure() -> torch.Tensor:
+                self.optimizer.zero_grad(set_to_none=True)
+                outputs = self.outputs(self.model, inputs)
+                loss = self.loss(outputs, targets)
+                (loss * scale if scale != 1.0 else loss).backward()
+                seen.append((loss, outputs))
+                return loss
+            self.optimizer.step(closure)
+            return seen[0]
+        outputs = self.outputs(self.model, inputs)
+        loss = self.loss(outputs, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss * scale if scale != 1.0 else loss).backward()
+        self.optimizer.step()
+        return loss, outputs
+
+    # -- passes over the data --------------------------------------------------------------------
+    def train_epoch(self, epoch: int, epochs: int, order: np.ndarray, data: "DeviceData", batch_size: int,
+                    progress: Callable[[int, int, int], Any]) -> tuple[EpochNumbers, float]:
+        """One epoch over `order`; (train numbers, seconds). Raises loss_not_finite at the first bad step."""
+        self.model.train()
+        world = self.dist.world if self.dist is not None else 1
+        rank = self.dist.rank if self.dist is not None else 0
+        starts = _batch_starts(len(order), batch_size, world)
+        numbers = self._new_numbers()
+        sums = numbers.metric_sums or {}
+        bar = progress(epoch, epochs, len(starts))
+        order_t = data.index(order)
+        began = last_shown = time.perf_counter()
+        with bar:
+            for step, start in enumerate(starts):
+                rows = order_t[start:start + batch_size]
+                size = len(rows)
+                if world > 1:
+                    rows = rows[rank::world]  # this process's share of the global batch
+                inputs, targets = data.batch(rows)
+                loss, outputs = self.step(inputs, targets, len(rows) * world / size if world > 1 else 1.0)
+                value = self._batch_loss(loss, len(rows), size)
+                if not math.isfinite(value):
+                    raise GraphError(GraphProblem(
+                        "loss_not_finite", f"the loss became {value} at epoch {epoch + 1}, step {step + 1} of "
+                        f"{len(starts)}; training stopped", hint="lower the learning rate, or check the data for "
+                        "extreme values; the last checkpoint holds the weights of the last finished epoch"))
+                numbers.loss_sum += value * size
+                numbers.rows += size
+                with torch.no_grad():
+                    self._add_metrics(numbers, outputs, targets)
+                if self.scheduler is not None and self.train_spec.spec.schedule_every == "step":
+                    self.scheduler.step()
+                now = time.perf_counter()
+                if now - last_shown >= _PROGRESS_EVERY_S or step + 1 == len(starts):
+                    last_shown = now
+                    running = {name: float(total) / max((numbers.metric_counts or {})[name], 1)
+                               for name, total in sums.items()}
+                    bar.update(step + 1, numbers.loss_sum / numbers.rows, running,
+                               numbers.rows / max(now - began, 1e-9))
+        seconds = time.perf_counter() - began
+        self._reduce_metrics(numbers)
+        return numbers, seconds
+
+    def evaluate(self, rows: np.ndarray, data: "DeviceData", batch_size: int) -> EpochNumbers:
+        """Loss and metrics over `rows` in inference mode (every process evaluates all of them)."""
+        self.module.eval()
+        numbers = self._new_numbers()
+        order_t = data.index(rows)
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                batch = order_t[start:start + batch_size]
+                inputs, targets = data.batch(batch)
+                outputs = self.outputs(self.module, inputs)
+                numbers.loss_sum += float(self.loss(outputs, targets)) * len(batch)
+                numbers.rows += len(batch)
+                self._add_metrics(numbers, outputs, targets)
+        self.module.train()
+        return numbers
+
+    def end_epoch(self, validation_loss: float | None, train_loss: float) -> None:
+        if self.scheduler is not None and self.train_spec.spec.schedule_every == "epoch":
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(validation_loss if validation_loss is not None else train_loss)
+            else:
+                self.scheduler.step()
+
+    def learning_rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _new_numbers(self) -> EpochNumbers:
+        zero = torch.zeros((), dtype=torch.float64, device=self.device)
+        return EpochNumbers(metric_sums={m.name: zero.clone() for m in self.train_spec.metrics},
+                            metric_counts={m.name: 0 for m in self.train_spec.metrics})
+
+    def _add_metrics(self, numbers: EpochNumbers, outputs: dict[str, torch.Tensor],
+                     targets: dict[str, torch.Tensor]) -> None:
+        assert numbers.metric_sums is not None and numbers.metric_counts is not None
+        for metric in self.train_spec.metrics:
+            total, count = metric_sums(metric.name, outputs[metric.output], targets[metric.column], class_dim=1)
+            numbers.metric_sums[metric.name] += total
+            numbers.metric_counts[metric.name] += count
+
+    def _batch_loss(self, loss: torch.Tensor, local_rows: int, global_rows: int) -> float:
+        """The global batch's mean loss as a float (the one host sync per step)."""
+        if self.dist is None or self.dist.world == 1:
+            return loss.item()
+        import torch.distributed as dist
+        share = loss.detach() * (local_rows / global_rows)
+        dist.all_reduce(share)
+        return share.item()
+
+    def _reduce_metrics(self, numbers: EpochNumbers) -> None:
+        """Per-process metric sums and counts become the global ones (the loss already is)."""
+        if self.dist is None or self.dist.world == 1 or not numbers.metric_sums:
+            return
+        import torch.distributed as dist
+        names = sorted(numbers.metric_sums)
+        packed = torch.stack([numbers.metric_sums[n] for n in names] +
+                             [torch.tensor(float((numbers.metric_counts or {})[n]), dtype=torch.float64,
+                                           device=self.device) for n in names])
+        dist.all_reduce(packed)
+        for i, name in enumerate(names):
+            numbers.metric_sums[name] = packed[i]
+            (numbers.metric_counts or {})[name] = int(packed[len(names) + i].item())
+
+
+def _batch_starts(rows: int, batch_size: int, world: int) -> list[int]:
+    """Start of each global batch; with several processes a last batch smaller than the number of
+    processes is dropped (a process with no rows would leave the others waiting)."""
+    starts = list(range(0, rows, batch_size))
+    if world > 1 and starts and rows - starts[-1] < world:
+        starts.pop()
+    return starts
+
+
+class DeviceData:
+    """The prepared arrays as tensors; on an accelerator moved once when small enough."""
+
+    def __init__(self, inputs: dict[str, np.ndarray], targets: dict[str, np.ndarray], input_names: list[str],
+                 device: str):
+        arrays = [inputs[name] for name in input_names] + list(targets.values())
+        resident = device == "cpu" or sum(a.nbytes for a in arrays) <= _DATA_ON_DEVICE_BYTES
+        self.device = device
+        self.where = device if resident else "cpu"
+        self.inputs = [torch.from_numpy(inputs[name]).to(self.where) for name in input_names]
+        self.targets = {name: torch.from_numpy(array).to(self.where) for name, array in targets.items()}
+
+    def index(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.int64)).to(self.where)
+
+    def batch(self, rows: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        inputs = [t.index_select(0, rows) for t in self.inputs]
+        targets = {name: t.index_select(0, rows) for name, t in self.targets.items()}
+        if self.where != self.device:
+            inputs = [t.to(self.device, non_blocking=True) for t in inputs]
+            targets = {name: t.to(self.device, non_blocking=True) for name, t in targets.items()}
+        return inputs, targets
+
+
+class TorchBackend:
+    """The training backend of torch (and mixed torch+Keras) graphs, as executor.training drives it."""
+
+    def __init__(self, checked: CheckedGraph, prepared: Any, device: str, rank: int, world: int, progress: bool):
+        from executor.api import build
+        self.checked = checked
+        self.spec = checked.train.spec  # type: ignore[union-attr]
+        module = build(checked, device=device, budget=None)
+        self.trainer = TorchTrainer(checked, module, device, Distributed(rank, world) if world > 1 else None)
+        self.data = DeviceData(prepared.inputs, prepared.targets, self.trainer.input_names, device)
+        self.progress = progress
+
+    def _bar(self, epoch: int, epochs: int, steps: int) -> Any:
+        from executor.progress import EpochProgress
+        return EpochProgress(epoch + 1, epochs, steps, enabled=self.progress)
+
+    def train_epoch(self, epoch: int, order: np.ndarray) -> tuple[dict[str, float], float]:
+        numbers, seconds = self.trainer.train_epoch(epoch, self.spec.epochs, order, self.data, self.spec.batch_size,
+                                                    self._bar)
+        return numbers.means(), seconds
+
+    def evaluate(self, rows: np.ndarray) -> dict[str, float]:
+        return self.trainer.evaluate(rows, self.data, self.spec.batch_size).means()
+
+    def end_epoch(self, validation_loss: float | None, train_loss: float) -> None:
+        self.trainer.end_epoch(validation_loss, train_loss)
+
+    def learning_rate(self) -> float:
+        return self.trainer.learning_rate()
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        from executor.checkpoint import encode_state
+        tensors = {f"model.{k}": v for k, v in self.trainer.module.state_dict().items()}
+        state: dict[str, Any] = {}
+        parts = {"optimizer": self.trainer.optimizer.state_dict(), "rng": _rng_state()}
+        if self.trainer.scheduler is not None:
+            parts["scheduler"] = self.trainer.scheduler.state_dict()
+        for name, value in parts.items():
+            state[name], found = encode_state(value, prefix=name)
+            tensors.update(found)
+        return tensors, state
+
+    def restore(self, tensors: dict[str, Any], state: dict[str, Any]) -> None:
+        from executor.checkpoint import decode_state
+        model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        try:
+            self.trainer.module.load_state_dict(model, strict=True)
+            self.trainer.optimizer.load_state_dict(decode_state(state["optimizer"], tensors))
+            if self.trainer.scheduler is not None:
+                self.trainer.scheduler.load_state_dict(decode_state(state["scheduler"], tensors))
+            _set_rng_state(decode_state(state["rng"], tensors))
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise GraphError(GraphProblem("bad_checkpoint", f"the checkpoint does not fit this graph: "
+                                          f"{str(exc).splitlines()[0][:300]}",
+                                          hint="resume with the graph that wrote it, or use a new --out")) from None
+
+    def save_weights(self, path: Any) -> None:
+        from executor.weights import save_weights
+        save_weights(self.trainer.module, path)
+
+    def load_weights(self, path: Any) -> None:
+        from executor.weights import load_weights
+        load_weights(self.trainer.module, path)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
