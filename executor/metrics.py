@@ -15,24 +15,49 @@ from typing import Any
 from executor.vocabulary import MetricName
 
 
-def metric_sums(name: MetricName, prediction: Any, target: Any, class_dim: int) -> tuple[Any, int]:
-    """(sum over elements as a 0-d tensor, number of elements) for one batch; no host sync."""
-    if name == "accuracy":
-        return _accuracy(prediction, target, class_dim)
-    difference = prediction.reshape(-1).float() - target.reshape(-1).float()
-    values = difference.abs() if name == "mae" else difference.square()
-    return values.sum(), values.numel()
+class MetricSum:
+    """One metric's running (sum, count) over an epoch, on the device, without a host sync per batch.
 
+    How a batch is scored is decided from the first batch's shapes (they only change in the batch
+    dimension), so each later batch costs the few tensor ops a hand-written loop would spend."""
 
-def _accuracy(prediction: Any, target: Any, class_dim: int) -> tuple[Any, int]:
-    if prediction.dim() == 0 or prediction.shape[class_dim] == 1 or prediction.dim() == target.dim() == 1:
-        predicted = (prediction.reshape(-1) > 0.5).long()  # one probability per row
-        correct = predicted == target.reshape(-1).long()
-    else:
-        predicted = prediction.argmax(class_dim)
+    def __init__(self, name: MetricName, class_dim: int):
+        self.name = name
+        self.class_dim = class_dim
+        self.total: Any = 0
+        self.count = 0
+        self._score: Any = None
+
+    def add(self, prediction: Any, target: Any) -> None:
+        if self._score is None:
+            self._score = self._scorer(prediction, target)
+        total, count = self._score(prediction, target)
+        self.total = self.total + total
+        self.count += count
+
+    def value(self) -> float:
+        return float(self.total) / max(self.count, 1)
+
+    def _scorer(self, prediction: Any, target: Any) -> Any:
+        dim = self.class_dim
+        if self.name != "accuracy":
+            square = self.name == "mse"
+
+            def error(p: Any, t: Any) -> tuple[Any, int]:
+                difference = p.reshape(-1).double() - t.reshape(-1).double()
+                values = difference.square() if square else difference.abs()
+                return values.sum(), values.numel()
+            return error
+        if prediction.dim() == 0 or prediction.shape[dim] == 1 or prediction.dim() == target.dim() == 1:
+            return lambda p, t: _counted((p.reshape(-1) > 0.5).long() == t.reshape(-1).long())  # probabilities
         if target.shape == prediction.shape:  # one-hot (or soft) targets
-            target = target.argmax(class_dim)
-        correct = predicted == target.long()
+            return lambda p, t: _counted(p.argmax(dim) == t.argmax(dim))
+        if target.dtype.is_floating_point:
+            return lambda p, t: _counted(p.argmax(dim) == t.long())
+        return lambda p, t: _counted(p.argmax(dim) == t)
+
+
+def _counted(correct: Any) -> tuple[Any, int]:
     return correct.sum(), correct.numel()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from executor.errors import GraphError, GraphProblem
-from executor.metrics import metric_sums
+from executor.metrics import MetricSum
 from executor.train_check import CheckedTrain, construct
 from executor.validate import CheckedGraph
 
@@ -42,16 +42,12 @@ class Distributed:
 class EpochNumbers:
     """Sums of one pass; `means()` gives loss and metrics per sample/element."""
 
+    metrics: list[MetricSum]
     loss_sum: float = 0.0
     rows: int = 0
-    metric_sums: dict[str, Any] | None = None
-    metric_counts: dict[str, int] | None = None
 
-    def means(self, prefix: str = "") -> dict[str, float]:
-        out = {f"{prefix}loss": self.loss_sum / max(self.rows, 1)}
-        for name, total in (self.metric_sums or {}).items():
-            out[prefix + name] = float(total) / max((self.metric_counts or {})[name], 1)
-        return out
+    def means(self) -> dict[str, float]:
+        return {"loss": self.loss_sum / max(self.rows, 1), **{m.name: m.value() for m in self.metrics}}
 
 
 class TorchTrainer:
@@ -72,7 +68,27 @@ class TorchTrainer:
         self.closure = isinstance(self.optimizer, torch.optim.LBFGS)  # it evaluates the loss several times
         self.input_names = [n.id for n in checked.inputs]
         self.output_names = [o.name for o in checked.graph.outputs]
+        self.step_schedule = self.scheduler is not None and self.train_spec.spec.schedule_every == "step"
+        self._loss_call = self._loss_caller()
 
+    def _loss_caller(self) -> Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]:
+        """The loss as a call with its arguments looked up in a fixed order: decided once, since
+        building keyword dicts every step costs a measurable share of a small model's step."""
+        spec = self.train_spec.spec.loss
+        if self.loss_fn is None:
+            name = str(spec.output)
+            return lambda outputs, targets: outputs[name]
+        ports = [p.name for p in self.train_spec.loss.descriptor.inputs]  # type: ignore[union-attr]
+        fed = [(port, spec.inputs[port]) for port in ports if port in spec.inputs]
+        loss_fn = self.loss_fn
+        if [port for port, _ in fed] == ports[:len(fed)]:  # a prefix of the signature: positional
+            getters = [(f.output is not None, f.output if f.output is not None else str(f.column)) for _, f in fed]
+            if len(getters) == 2:
+                (first_out, a), (second_out, b) = getters
+                return lambda o, t: loss_fn((o if first_out else t)[a], (o if second_out else t)[b])
+            return lambda o, t: loss_fn(*[(o if is_out else t)[k] for is_out, k in getters])
+        return lambda o, t: loss_fn(**{port: o[f.output] if f.output is not None else t[str(f.column)]
+                                       for port, f in fed})
     # -- one batch -------------------------------------------------------------------------------
     def outputs(self, model: Any, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         values = model(*inputs)
@@ -81,12 +97,7 @@ class TorchTrainer:
         return dict(zip(self.output_names, values))
 
     def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        spec = self.train_spec.spec.loss
-        if self.loss_fn is None:
-            value = outputs[str(spec.output)]
-        else:
-            value = self.loss_fn(**{port: outputs[f.output] if f.output is not None else targets[str(f.column)]
-                                    for port, f in spec.inputs.items()})
+        value = self._loss_call(outputs, targets)
         return value if value.dim() == 0 else value.mean()  # reduction="none": the mean is minimised
 
     def step(self, inputs: list[torch.Tensor], targets: dict[str, torch.Tensor],
@@ -119,10 +130,10 @@ class TorchTrainer:
         rank = self.dist.rank if self.dist is not None else 0
         starts = _batch_starts(len(order), batch_size, world)
         numbers = self._new_numbers()
-        sums = numbers.metric_sums or {}
         bar = progress(epoch, epochs, len(starts))
         order_t = data.index(order)
         began = last_shown = time.perf_counter()
+        shown = 0
         with bar:
             for step, start in enumerate(starts):
                 rows = order_t[start:start + batch_size]
@@ -141,15 +152,15 @@ class TorchTrainer:
                 numbers.rows += size
                 with torch.no_grad():
                     self._add_metrics(numbers, outputs, targets)
-                if self.scheduler is not None and self.train_spec.spec.schedule_every == "step":
-                    self.scheduler.step()
+                if self.step_schedule:
+                    self.scheduler.step()  # type: ignore[union-attr]
                 now = time.perf_counter()
                 if now - last_shown >= _PROGRESS_EVERY_S or step + 1 == len(starts):
                     last_shown = now
-                    running = {name: float(total) / max((numbers.metric_counts or {})[name], 1)
-                               for name, total in sums.items()}
-                    bar.update(step + 1, numbers.loss_sum / numbers.rows, running,
+                    running = {m.name: m.value() for m in numbers.metrics}
+                    bar.update(step + 1 - shown, numbers.loss_sum / numbers.rows, running,
                                numbers.rows / max(now - began, 1e-9))
+                    shown = step + 1
         seconds = time.perf_counter() - began
         self._reduce_metrics(numbers)
         return numbers, seconds
@@ -182,17 +193,12 @@ class TorchTrainer:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _new_numbers(self) -> EpochNumbers:
-        zero = torch.zeros((), dtype=torch.float64, device=self.device)
-        return EpochNumbers(metric_sums={m.name: zero.clone() for m in self.train_spec.metrics},
-                            metric_counts={m.name: 0 for m in self.train_spec.metrics})
+        return EpochNumbers([MetricSum(m.name, class_dim=1) for m in self.train_spec.metrics])
 
     def _add_metrics(self, numbers: EpochNumbers, outputs: dict[str, torch.Tensor],
                      targets: dict[str, torch.Tensor]) -> None:
-        assert numbers.metric_sums is not None and numbers.metric_counts is not None
-        for metric in self.train_spec.metrics:
-            total, count = metric_sums(metric.name, outputs[metric.output], targets[metric.column], class_dim=1)
-            numbers.metric_sums[metric.name] += total
-            numbers.metric_counts[metric.name] += count
+        for metric, spec in zip(numbers.metrics, self.train_spec.metrics):
+            metric.add(outputs[spec.output], targets[spec.column])
 
     def _batch_loss(self, loss: torch.Tensor, local_rows: int, global_rows: int) -> float:
         """The global batch's mean loss as a float (the one host sync per step)."""
@@ -205,17 +211,15 @@ class TorchTrainer:
 
     def _reduce_metrics(self, numbers: EpochNumbers) -> None:
         """Per-process metric sums and counts become the global ones (the loss already is)."""
-        if self.dist is None or self.dist.world == 1 or not numbers.metric_sums:
+        if self.dist is None or self.dist.world == 1 or not numbers.metrics:
             return
         import torch.distributed as dist
-        names = sorted(numbers.metric_sums)
-        packed = torch.stack([numbers.metric_sums[n] for n in names] +
-                             [torch.tensor(float((numbers.metric_counts or {})[n]), dtype=torch.float64,
-                                           device=self.device) for n in names])
+        packed = torch.tensor([float(m.total) for m in numbers.metrics] + [float(m.count) for m in numbers.metrics],
+                              dtype=torch.float64, device=self.device)
         dist.all_reduce(packed)
-        for i, name in enumerate(names):
-            numbers.metric_sums[name] = packed[i]
-            (numbers.metric_counts or {})[name] = int(packed[len(names) + i].item())
+        count = len(numbers.metrics)
+        for i, metric in enumerate(numbers.metrics):
+            metric.total, metric.count = packed[i].item(), int(packed[count + i].item())
 
 
 def _batch_starts(rows: int, batch_size: int, world: int) -> list[int]:
@@ -282,27 +286,23 @@ class TorchBackend:
         return self.trainer.learning_rate()
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from executor.checkpoint import encode_state
+        """Weights as tensors; optimizer, scheduler and RNG state as they are (the checkpoint stores
+        their tensors beside the weights and the rest as JSON)."""
         tensors = {f"model.{k}": v for k, v in self.trainer.module.state_dict().items()}
-        state: dict[str, Any] = {}
-        parts = {"optimizer": self.trainer.optimizer.state_dict(), "rng": _rng_state()}
+        state: dict[str, Any] = {"optimizer": self.trainer.optimizer.state_dict(), "rng": _rng_state()}
         if self.trainer.scheduler is not None:
-            parts["scheduler"] = self.trainer.scheduler.state_dict()
-        for name, value in parts.items():
-            state[name], found = encode_state(value, prefix=name)
-            tensors.update(found)
+            state["scheduler"] = self.trainer.scheduler.state_dict()
         return tensors, state
 
     def restore(self, tensors: dict[str, Any], state: dict[str, Any]) -> None:
-        from executor.checkpoint import decode_state
         model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         try:
             self.trainer.module.load_state_dict(model, strict=True)
-            self.trainer.optimizer.load_state_dict(decode_state(state["optimizer"], tensors))
+            self.trainer.optimizer.load_state_dict(state["optimizer"])
             if self.trainer.scheduler is not None:
-                self.trainer.scheduler.load_state_dict(decode_state(state["scheduler"], tensors))
-            _set_rng_state(decode_state(state["rng"], tensors))
-        except (KeyError, RuntimeError, ValueError) as exc:
+                self.trainer.scheduler.load_state_dict(state["scheduler"])
+            _set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise GraphError(GraphProblem("bad_checkpoint", f"the checkpoint does not fit this graph: "
                                           f"{str(exc).splitlines()[0][:300]}",
                                           hint="resume with the graph that wrote it, or use a new --out")) from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,6 @@ from executor.errors import GraphError, GraphProblem
 from executor.graph import Graph
 from executor.validate import CheckedGraph
 
-CHECKPOINT_FORMAT = "nodecat-checkpoint/1"
 HISTORY_FILE, PLOT_FILE, WEIGHTS_FILE = "history.jsonl", "curves.png", "weights.safetensors"
 
 
@@ -106,6 +105,8 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
     if options.resume:
         start, history = _resume(backend, options.out_dir, checked)
         resumed_from = start
+    elif main:
+        _refuse_used_out_dir(options.out_dir)
     files = {"history": options.out_dir / HISTORY_FILE, "plot": options.out_dir / PLOT_FILE,
              "weights": options.out_dir / WEIGHTS_FILE}
     from executor.data import epoch_order
@@ -118,6 +119,9 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
                "samples_per_second": round(len(order) / max(seconds, 1e-9), 1)}
         backend.end_epoch(validation.get("loss"), row["loss"])
         history.append(row)
+        if options.progress and main:
+            from executor.progress import format_numbers
+            sys.stderr.write(f"epoch {epoch + 1}/{spec.epochs}  {format_numbers(row)}\n")
         if main:
             _write_epoch(backend, options, checked, epoch + 1, history, files)
     if main:
@@ -226,8 +230,7 @@ def _write_epoch(backend: Backend, options: TrainOptions, checked: CheckedGraph,
     from executor.checkpoint import save_checkpoint
     from executor.history import plot_history, write_history
     tensors, state = backend.snapshot()
-    state = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "graph": graph_digest(checked), "history": history,
-             "pid": os.getpid(), **state}
+    state = {"graph": graph_digest(checked), "history": history, **state}
     save_checkpoint(options.out_dir, epoch, tensors, state, keep=options.keep_checkpoints)
     write_history(files["history"], history)
     plot_history(history, files["plot"], title=checked.graph.name)
@@ -240,11 +243,20 @@ def _resume(backend: Backend, out_dir: Path, checked: CheckedGraph) -> tuple[int
         raise GraphError(GraphProblem("no_checkpoint", f"--resume was given, but {out_dir / 'checkpoints'} holds no "
                                       "checkpoint", hint="train without --resume first, or point --out at the run"))
     state = checkpoint.state
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("graph") != graph_digest(checked):
+    if state.get("graph") != graph_digest(checked):
         raise GraphError(GraphProblem("bad_checkpoint", f"{checkpoint.path} was written for another graph or "
                                       "training recipe", hint="resume with the graph that wrote it, or use a new --out"))
     backend.restore(checkpoint.tensors(), state)
-    return int(state["epoch"]), list(state["history"])
+    return checkpoint.epoch, list(state["history"])
+
+
+def _refuse_used_out_dir(out_dir: Path) -> None:
+    """A new run never mixes its checkpoints with an earlier run's (nor deletes them)."""
+    from executor.checkpoint import checkpoints_dir
+    folder = checkpoints_dir(out_dir)
+    if folder.is_dir() and any(p.name.startswith("epoch-") for p in folder.iterdir()):
+        raise GraphError(GraphProblem("out_dir_in_use", f"{folder} holds the checkpoints of an earlier run",
+                                      hint="continue it with --resume, or choose another --out"))
 
 
 def _cuda_count() -> int:

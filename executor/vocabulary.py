@@ -38,7 +38,8 @@ ErrorCode = Literal[
     # training data
     "path_outside_roots", "bad_data", "empty_data", "unknown_column", "data_mismatch",
     # training runs and checkpoints
-    "loss_not_finite", "no_checkpoint", "bad_checkpoint", "unsupported_training", "training_failed",
+    "loss_not_finite", "no_checkpoint", "bad_checkpoint", "out_dir_in_use", "unsupported_training",
+    "training_failed",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
