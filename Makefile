@@ -13,7 +13,8 @@ STAMP  := $(VENV)/.nodecat-installed
 
 help:
 	@echo "make demo      build and check the committed catalogs, validate them, print statistics;"
-	@echo "               check every example graph, profile and draw one, run one on built-in data"
+	@echo "               check every example graph, profile and draw one, run one on built-in data;"
+	@echo "               train the demo CNN on the shipped digits (build/demo/train)"
 	@echo "make test      run the test suite"
 	@echo "make venv      create .venv and install nodecat with pinned dependencies (constraints.txt)"
 	@echo "make catalogs  rebuild the committed catalogs of the installed libraries"
@@ -37,6 +38,9 @@ demo: $(STAMP)
 	$(BIN)/nodecat draw examples/residual_block.json -o build/demo/residual_block.svg
 	$(BIN)/python examples/make_demo_input.py build/demo/x.npy
 	$(BIN)/nodecat run examples/cnn.json --input image=build/demo/x.npy --out build/demo --seed 0
+	$(BIN)/nodecat check executor/demo/digits_cnn.json
+	rm -rf build/demo/train
+	$(BIN)/nodecat demo --out build/demo/train
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

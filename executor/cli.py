@@ -1,4 +1,5 @@
-"""The `nodecat` commands that work on graphs: check, run, profile, draw.
+"""The `nodecat` commands that work on graphs: check, run, profile, draw (train, evaluate and demo
+live in executor.train_cli).
 
 They join the catalog commands of introspector.cli in one `nodecat` group. Exit codes:
 0 success; 1 the graph is invalid or failed (every problem is printed, with code, node and JSON
@@ -263,5 +264,7 @@ def draw_cmd(graph: Path, output: Path, shapes: bool, batch: int) -> None:
     write_atomic(output, render(loaded, fmt, report))
     click.echo(f"wrote {output}")
 
+
+import executor.train_cli  # noqa: E402,F401  (registers train, evaluate and demo on the group)
 
 __all__ = ["main", "EXIT_BAD_INPUT"]

@@ -80,6 +80,11 @@ class Backend(Protocol):
 def train(graph: str | Path | Graph | CheckedGraph, options: TrainOptions) -> TrainReport:
     """Train the graph on its data; raise GraphError for anything the user can fix."""
     if options.nproc > 1:
+        checked, _ = _checked(graph)
+        if _train_section(checked).library == "keras":
+            raise GraphError(GraphProblem("unsupported_training", "--nproc trains torch graphs with DDP; this is a "
+                                          "Keras graph, which trains with model.fit in one process",
+                                          hint="drop --nproc (Keras' own distribution API is not wired in)"))
         from executor.distributed import train_distributed
         return train_distributed(graph, options)
     return train_process(graph, options, rank=0, world=1)

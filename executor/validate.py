@@ -395,6 +395,9 @@ def _value_problem(descriptor: Node, arg: Arg, value: Any) -> tuple[str, str, st
     schema = arg.schema or {}
     kind = value_kind(schema)
     if kind in EDGE_VALUE_KINDS and value is not None:
+        plain = [s for s in schema.get("anyOf", ()) if not s.get("x-nodecat")]
+        if any(_validator(s).is_valid(value) for s in plain):
+            return None  # a literal alternative, e.g. Keras' learning_rate: a number or a schedule
         return ("arg_needs_edge", f"argument {arg.name!r} takes a {kind}, which only an edge can give",
                 f'add an edge {{"to": {{"arg": "{arg.name}"}}}} from a layer node')
     if kind == "tensor" and value is not None:
