@@ -398,6 +398,10 @@ def _value_problem(descriptor: Node, arg: Arg, value: Any) -> tuple[str, str, st
         plain = [s for s in schema.get("anyOf", ()) if not s.get("x-nodecat")]
         if any(_validator(s).is_valid(value) for s in plain):
             return None  # a literal alternative, e.g. Keras' learning_rate: a number or a schedule
+        if plain:
+            kinds = " or ".join(f"a {s['type']}" if isinstance(s.get("type"), str) else "a literal" for s in plain)
+            return ("bad_arg_value", f"argument {arg.name!r} takes {kinds}, or a {kind} by an edge; not "
+                    f"{_short(value)}", "")
         return ("arg_needs_edge", f"argument {arg.name!r} takes a {kind}, which only an edge can give",
                 f'add an edge {{"to": {{"arg": "{arg.name}"}}}} from a layer node')
     if kind == "tensor" and value is not None:

@@ -368,3 +368,18 @@ def test_a_metric_on_another_output_or_column_is_unsupported(tmp_path: Path) -> 
     assert [(p.code, p.pointer) for p in caught.value.problems] == [
         ("unsupported_training", "/train/metrics/1"), ("unsupported_training", "/train/metrics/2")]
     assert "'features'" in caught.value.problems[0].message and "'shifted'" in caught.value.problems[1].message
+
+
+def test_a_literal_learning_rate_is_valid_and_used(tmp_path: Path) -> None:
+    """learning_rate takes a number or a schedule: a number needs no edge, and it is the rate trained with."""
+    from executor.api import validate
+    document = digits_graph(epochs=1, optimizer={"op": "keras.optimizers.Adam", "args": {"learning_rate": 0.003}})
+    del document["train"]["schedule"]
+    checked = validate(write(document, tmp_path))
+    assert checked.train is not None and checked.train.optimizer.kwargs() == {"learning_rate": 0.003}
+    report = run(write(document, tmp_path), tmp_path / "out")
+    assert report.history[0]["lr"] == pytest.approx(0.003)
+    document["train"]["optimizer"]["args"]["learning_rate"] = "fast"
+    with pytest.raises(GraphError) as error:
+        validate(write(document, tmp_path))
+    assert error.value.code == "bad_arg_value" and error.value.pointer == "/train/optimizer/args/learning_rate"
