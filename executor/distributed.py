@@ -73,10 +73,11 @@ def run_workers(target: Any, world: int, args: tuple[Any, ...]) -> Any:
     """Start `target(rank, world, results, *args)` in `world` spawned processes and wait for them.
 
     Each process puts one message on `results`: ("done", rank, value), ("graph_error", rank, problems)
-    or ("error", rank, traceback text). Returns rank 0's value. After the first failure (a message or a
-    process that ended without one) the others get _GRACE_S seconds, then are terminated; the first
-    GraphError is raised as such, else a process that died (signal, exit code) becomes training_failed,
-    else a RuntimeError carries the worker's traceback (a bug, not the user's mistake)."""
+    or ("error", rank, traceback text). Returns rank 0's value. After the first failure (a message
+    other than "done", or a process that exited non-zero) the others get _GRACE_S seconds, then are
+    terminated. Then the lowest rank's GraphError is raised as such; else a process that died (signal,
+    exit status) becomes training_failed (its peers' errors only echo its death); else a RuntimeError
+    carries the worker's traceback (a bug, not the user's mistake)."""
     import multiprocessing
     context = multiprocessing.get_context("spawn")
     results = context.Queue()

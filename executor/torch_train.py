@@ -111,6 +111,13 @@ class TorchTrainer:
                 loss = self.loss(outputs, targets)
                 (loss * scale if scale != 1.0 else loss).backward()
                 seen.append((loss, outputs))
+                if self.dist is not None and self.dist.world > 1:
+                    # LBFGS decides from the returned loss how often to call again: every process
+                    # must see the same (global) loss, or their collectives stop matching
+                    import torch.distributed as dist
+                    synced = loss.detach() * (scale / self.dist.world)
+                    dist.all_reduce(synced)
+                    return synced
                 return loss
             self.optimizer.step(closure)
             return seen[0]
@@ -263,6 +270,8 @@ class TorchBackend:
         self.checked = checked
         self.spec = checked.train.spec  # type: ignore[union-attr]
         module = build(checked, device=device, budget=None)
+        if rank > 0:  # same initial weights everywhere (seeded before the build), own dropout masks
+            torch.manual_seed(self.spec.seed + rank)
         self.trainer = TorchTrainer(checked, module, device, Distributed(rank, world) if world > 1 else None)
         self.data = DeviceData(prepared.inputs, prepared.targets, self.trainer.input_names, device)
         self.progress = progress

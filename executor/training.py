@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -79,12 +80,7 @@ class Backend(Protocol):
 # -- the public entry points ------------------------------------------------------------------------
 def train(graph: str | Path | Graph | CheckedGraph, options: TrainOptions) -> TrainReport:
     """Train the graph on its data; raise GraphError for anything the user can fix."""
-    if options.nproc > 1:
-        checked, _ = _checked(graph)
-        if _train_section(checked).library == "keras":
-            raise GraphError(GraphProblem("unsupported_training", "--nproc trains torch graphs with DDP; this is a "
-                                          "Keras graph, which trains with model.fit in one process",
-                                          hint="drop --nproc (Keras' own distribution API is not wired in)"))
+    if options.nproc > 1:  # torch graphs only: train_distributed refuses Keras graphs
         from executor.distributed import train_distributed
         return train_distributed(graph, options)
     return train_process(graph, options, rank=0, world=1)
@@ -102,7 +98,7 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
     from executor.devices import pick_device
     device = pick_device(options.device)
     if world > 1 and device.startswith("cuda"):
-        device = f"cuda:{rank % _cuda_count()}"
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % _cuda_count()}"  # this machine's GPUs
     backend = _backend(checked, spec, prepared, device, rank, world, options.progress and rank == 0)
     main = rank == 0
     history: list[dict[str, float]] = []
