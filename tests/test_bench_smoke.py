@@ -20,3 +20,9 @@ def test_check_scaling_runs_on_small_chains():
 def test_executor_overhead_measures_the_keras_build():
     report = _run("bench/executor_overhead.py", "--quick", "--skip-runtime")
     assert report["build"]["ratio_nodecat_to_keras"] > 0 and report["build"]["layers"] > 30
+
+
+def test_train_overhead_compares_both_cases():
+    report = _run("bench/train_overhead.py", "--quick")
+    assert [r["case"] for r in report["results"]] == ["cnn", "mlp"]
+    assert all(r["graph_samples_per_s"] > 0 and r["hand_samples_per_s"] > 0 for r in report["results"])
