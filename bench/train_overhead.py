@@ -79,7 +79,7 @@ class Case:
                  hand: Callable[[], torch.nn.Module], optimizer: Callable[[Any], torch.optim.Optimizer]):
         from executor.api import validate
         from executor.data import Prepared
-        from executor.training import _backend
+        from executor.training import make_backend
         self.name = name
         checked = validate(graph)
         inputs = {n.id: np.ascontiguousarray(columns[feed[n.id]]) for n in checked.inputs}
@@ -88,7 +88,7 @@ class Case:
         spec = checked.train.spec
         self.batch = spec.batch_size
         self.rows = split_rows(prepared.rows, spec.validation_split, spec.seed)[0]
-        self.graph = _backend(checked, spec, prepared, "cpu", 0, 1, progress=False)
+        self.graph = make_backend(checked, spec, prepared, "cpu", 0, 1, progress=False)
         torch.manual_seed(spec.seed)
         self.model = hand()
         self.optimizer = optimizer(self.model.parameters())

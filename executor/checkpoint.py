@@ -494,3 +494,19 @@ def _numpy_scalar(dtype: Any, value: Any) -> Any:
         return kind.type(value)
     except (OverflowError, TypeError, ValueError):
         raise ValueError(f"{value!r} does not fit numpy dtype {dtype!r}") from None
+
+
+def torch_rng_state() -> dict[str, Any]:
+    """torch's global random state (and each CUDA device's), for a checkpoint."""
+    import torch
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_torch_rng_state(state: dict[str, Any]) -> None:
+    import torch
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

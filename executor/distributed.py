@@ -49,12 +49,12 @@ def train_distributed(graph: str | Path | Graph | CheckedGraph, options: TrainOp
     if world < 1:
         raise GraphError(GraphProblem("unsupported_training", f"--nproc must be at least 1, not {world}",
                                       hint="use --nproc 1 for one process"))
-    checked, graph_path = training._checked(graph)
+    checked, graph_path = training.load_checked(graph)
     spec = _spec(checked, options)
     device = _preflight(checked, spec, options, world)
     if not options.resume:  # rank 0 would refuse it too, but only after every process has started
-        training._refuse_used_out_dir(options.out_dir)
-    prepared = training._prepare_data(checked, graph_path, options)
+        training.refuse_used_out_dir(options.out_dir)
+    prepared = training.prepare_data(checked, graph_path, options)
     from executor.data import split_rows
     train_rows, _ = split_rows(prepared.rows, spec.validation_split, spec.seed)
     del prepared  # every process reads the data itself
@@ -242,7 +242,7 @@ def train_under_torchrun(graph: str | Path | Graph | CheckedGraph, options: Trai
     options = dataclasses.replace(options, nproc=1)
     if world == 1:
         return training.train_process(graph, options, 0, 1)
-    checked, _ = training._checked(graph)
+    checked, _ = training.load_checked(graph)
     device = _preflight(checked, _spec(checked, options), options, world)
     import torch
     import torch.distributed as dist
@@ -261,7 +261,7 @@ def train_under_torchrun(graph: str | Path | Graph | CheckedGraph, options: Trai
 # -- pieces -----------------------------------------------------------------------------------------
 def _spec(checked: CheckedGraph, options: TrainOptions) -> Any:
     from executor import training
-    return training._train_section(checked).spec.with_settings(epochs=options.epochs, batch_size=options.batch_size,
+    return training.train_section(checked).spec.with_settings(epochs=options.epochs, batch_size=options.batch_size,
                                                                 seed=options.seed)
 
 

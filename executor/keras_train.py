@@ -177,20 +177,18 @@ class KerasTrainer:
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Tensors: "model.<weight path>", "rng.<i>" (seed generators), "optimizer.<i>"; state: counts and torch's RNG."""
-        from executor.checkpoint import encode_state
+        from executor.checkpoint import torch_rng_state
         tensors = {name: _tensor(v) for name, v in self._variables().items()}
         state: dict[str, Any] = {"optimizer": type(self.optimizer).__name__,
                                  "optimizer_variables": len(self.optimizer.variables),
-                                 "rng_variables": len(self._rng_variables())}
-        state["rng"], found = encode_state(_rng_state(), prefix="rng_state")
-        tensors.update(found)
+                                 "rng_variables": len(self._rng_variables()), "rng": torch_rng_state()}
         return tensors, state
 
     def restore(self, tensors: dict[str, Any], state: dict[str, Any]) -> None:
         """Put back what snapshot() gave; anything missing, extra or mis-shaped is bad_checkpoint."""
-        from executor.checkpoint import decode_state
+        from executor.checkpoint import set_torch_rng_state
         variables = self._variables()
-        saved = {k: v for k, v in tensors.items() if not k.startswith("rng_state.")}
+        saved = tensors
         counts = (state.get("optimizer_variables"), state.get("rng_variables"))
         if counts != (len(self.optimizer.variables), len(self._rng_variables())):
             raise _bad_checkpoint(f"it holds {counts[0]} optimizer and {counts[1]} random-state variables, this "
@@ -208,11 +206,11 @@ class KerasTrainer:
             raise _bad_checkpoint("; ".join(p for p in problems if p))
         import keras
         try:
-            rng = decode_state(state["rng"], tensors)
+            rng = state["rng"]
             with keras.device(self.device):
                 for name, variable in variables.items():
                     variable.assign(saved[name].to(_torch_dtype(variable)))
-            _set_rng_state(rng)
+            set_torch_rng_state(rng)
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise _bad_checkpoint(str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__) from None
 
@@ -303,21 +301,6 @@ def _torch_dtype(variable: Any) -> Any:
 def _bad_checkpoint(message: str) -> GraphError:
     return GraphError(GraphProblem("bad_checkpoint", f"the checkpoint does not fit this graph: {message}",
                                    hint=_CHECKPOINT_HINT))
-
-
-def _rng_state() -> dict[str, Any]:
-    import torch
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import torch
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @contextlib.contextmanager

@@ -300,20 +300,22 @@ class TorchBackend:
     def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Weights as tensors; optimizer, scheduler and RNG state as they are (the checkpoint stores
         their tensors beside the weights and the rest as JSON)."""
+        from executor.checkpoint import torch_rng_state
         tensors = {f"model.{k}": v for k, v in self.trainer.module.state_dict().items()}
-        state: dict[str, Any] = {"optimizer": self.trainer.optimizer.state_dict(), "rng": _rng_state()}
+        state: dict[str, Any] = {"optimizer": self.trainer.optimizer.state_dict(), "rng": torch_rng_state()}
         if self.trainer.scheduler is not None:
             state["scheduler"] = self.trainer.scheduler.state_dict()
         return tensors, state
 
     def restore(self, tensors: dict[str, Any], state: dict[str, Any]) -> None:
+        from executor.checkpoint import set_torch_rng_state
         model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         try:
             self.trainer.module.load_state_dict(model, strict=True)
             self.trainer.optimizer.load_state_dict(state["optimizer"])
             if self.trainer.scheduler is not None:
                 self.trainer.scheduler.load_state_dict(state["scheduler"])
-            _set_rng_state(state["rng"])
+            set_torch_rng_state(state["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise GraphError(GraphProblem("bad_checkpoint", f"the checkpoint does not fit this graph: "
                                           f"{str(exc).splitlines()[0][:300]}",
@@ -326,16 +328,3 @@ class TorchBackend:
     def load_weights(self, path: Any) -> None:
         from executor.weights import load_weights
         load_weights(self.trainer.module, path)
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from executor.errors import GraphError, GraphProblem
 from executor.graph import Graph
-from executor.train_spec import Component, Feed, MetricSpec, TrainSpec
+from executor.train_spec import Component, MetricSpec, TrainSpec
 from executor.validate import literal_arg_problems
 from executor.values import value_kind
 from executor.walk import short_error

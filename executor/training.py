@@ -89,17 +89,17 @@ def train(graph: str | Path | Graph | CheckedGraph, options: TrainOptions) -> Tr
 def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOptions, rank: int, world: int) -> TrainReport:
     """One process's share of a training run (the only one, or one of `world` under DDP)."""
     began = time.perf_counter()
-    checked, graph_path = _checked(graph)
-    spec = _train_section(checked).spec.with_settings(epochs=options.epochs, batch_size=options.batch_size,
+    checked, graph_path = load_checked(graph)
+    spec = train_section(checked).spec.with_settings(epochs=options.epochs, batch_size=options.batch_size,
                                                        seed=options.seed)
-    prepared = _prepare_data(checked, graph_path, options)
+    prepared = prepare_data(checked, graph_path, options)
     from executor.data import split_rows
     train_rows, validation_rows = split_rows(prepared.rows, spec.validation_split, spec.seed)
     from executor.devices import pick_device
     device = pick_device(options.device)
     if world > 1 and device.startswith("cuda"):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % _cuda_count()}"  # this machine's GPUs
-    backend = _backend(checked, spec, prepared, device, rank, world, options.progress and rank == 0)
+    backend = make_backend(checked, spec, prepared, device, rank, world, options.progress and rank == 0)
     main = rank == 0
     history: list[dict[str, float]] = []
     start, resumed_from = 0, None
@@ -107,7 +107,7 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
         start, history = _resume(backend, options.out_dir, checked)
         resumed_from = start
     elif main:
-        _refuse_used_out_dir(options.out_dir)
+        refuse_used_out_dir(options.out_dir)
     files = {"history": options.out_dir / HISTORY_FILE, "plot": options.out_dir / PLOT_FILE,
              "weights": options.out_dir / WEIGHTS_FILE}
     from executor.data import epoch_order
@@ -144,20 +144,20 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
 def evaluate(graph: str | Path | Graph | CheckedGraph, weights: Path, data: Sequence[str] = (),
              data_roots: Sequence[Path] = (), device: str = "auto", batch_size: int | None = None) -> dict[str, Any]:
     """Loss and metrics of the trained graph over every row of the data."""
-    checked, graph_path = _checked(graph)
-    spec = _train_section(checked).spec.with_settings(batch_size=batch_size)
+    checked, graph_path = load_checked(graph)
+    spec = train_section(checked).spec.with_settings(batch_size=batch_size)
     options = TrainOptions(out_dir=Path("."), data=tuple(data), data_roots=tuple(data_roots), device=device)
-    prepared = _prepare_data(checked, graph_path, options)
+    prepared = prepare_data(checked, graph_path, options)
     from executor.devices import pick_device
     device = pick_device(device)
-    backend = _backend(checked, spec, prepared, device, 0, 1, progress=False)
+    backend = make_backend(checked, spec, prepared, device, 0, 1, progress=False)
     backend.load_weights(weights)  # type: ignore[attr-defined]
     numbers = backend.evaluate(np.arange(prepared.rows))
     return {"graph": checked.graph.name, "rows": prepared.rows, "device": device, **numbers}
 
 
 # -- pieces -----------------------------------------------------------------------------------------
-def _checked(graph: str | Path | Graph | CheckedGraph) -> tuple[CheckedGraph, Path | None]:
+def load_checked(graph: str | Path | Graph | CheckedGraph) -> tuple[CheckedGraph, Path | None]:
     from executor.api import validate
     if isinstance(graph, CheckedGraph):
         return graph, None
@@ -166,7 +166,7 @@ def _checked(graph: str | Path | Graph | CheckedGraph) -> tuple[CheckedGraph, Pa
     return validate(Path(graph)), Path(graph)
 
 
-def _train_section(checked: CheckedGraph) -> Any:
+def train_section(checked: CheckedGraph) -> Any:
     if checked.train is None:
         raise GraphError(GraphProblem("no_train_section", "the graph has no train section, so nothing says how to "
                                       "train it", pointer="/train",
@@ -174,9 +174,9 @@ def _train_section(checked: CheckedGraph) -> Any:
     return checked.train
 
 
-def _prepare_data(checked: CheckedGraph, graph_path: Path | None, options: TrainOptions) -> Any:
+def prepare_data(checked: CheckedGraph, graph_path: Path | None, options: TrainOptions) -> Any:
     from executor.data import InputUse, TargetUse, data_roots, parse_data_option, prepare, read_table
-    train = _train_section(checked)
+    train = train_section(checked)
     if options.data:
         files, pointer = [parse_data_option(text) for text in options.data], ""
     elif train.spec.data is not None:
@@ -195,7 +195,7 @@ def _prepare_data(checked: CheckedGraph, graph_path: Path | None, options: Train
     return prepare(table, inputs, targets)
 
 
-def _backend(checked: CheckedGraph, spec: Any, prepared: Any, device: str, rank: int, world: int,
+def make_backend(checked: CheckedGraph, spec: Any, prepared: Any, device: str, rank: int, world: int,
              progress: bool) -> Any:
     import dataclasses
     checked = dataclasses.replace(checked, train=dataclasses.replace(checked.train, spec=spec))
@@ -251,7 +251,7 @@ def _resume(backend: Backend, out_dir: Path, checked: CheckedGraph) -> tuple[int
     return checkpoint.epoch, list(state["history"])
 
 
-def _refuse_used_out_dir(out_dir: Path) -> None:
+def refuse_used_out_dir(out_dir: Path) -> None:
     """A new run never mixes its checkpoints with an earlier run's (nor deletes them)."""
     from executor.checkpoint import checkpoints_dir
     folder = checkpoints_dir(out_dir)

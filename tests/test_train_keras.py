@@ -7,7 +7,6 @@ bar, a loss that stops being finite, and what model.fit cannot train.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -234,14 +233,14 @@ def test_resume_continues_with_identical_weights(tmp_path: Path) -> None:
 
 def test_restore_refuses_a_checkpoint_of_another_shape(tmp_path: Path) -> None:
     from executor.keras_train import KerasTrainer
-    from executor.training import _prepare_data
+    from executor.training import prepare_data
 
     def trainer(units: int) -> KerasTrainer:
         document = digits_graph()
         document["nodes"][2]["args"]["units"] = units
         path = write(document, tmp_path, f"units{units}.json")
         checked = api.validate(path)
-        prepared = _prepare_data(checked, path, TrainOptions(out_dir=tmp_path))
+        prepared = prepare_data(checked, path, TrainOptions(out_dir=tmp_path))
         return KerasTrainer(checked, prepared, "cpu", progress=False)
 
     tensors, state = trainer(32).snapshot()
@@ -302,9 +301,9 @@ def test_a_loss_that_is_not_finite_stops_with_epoch_and_step(tmp_path: Path) -> 
     assert not (tmp_path / "out" / "checkpoints").exists()  # no epoch finished
 
     from executor.keras_train import KerasTrainer
-    from executor.training import _prepare_data
+    from executor.training import prepare_data
     checked = api.validate(path)
-    trainer = KerasTrainer(checked, _prepare_data(checked, path, TrainOptions(out_dir=tmp_path)), "cpu", False)
+    trainer = KerasTrainer(checked, prepare_data(checked, path, TrainOptions(out_dir=tmp_path)), "cpu", False)
     seed_everything(0)
     with pytest.raises(GraphError):
         trainer.train_epoch(0, split_rows(1797, 0.2, 0)[0])

@@ -19,7 +19,6 @@ from safetensors.numpy import load_file
 
 from executor.cli import main
 from executor.data import DEMO_DIR, epoch_order, split_rows
-from executor.errors import GraphError
 from executor.graph import Graph
 from executor.training import TrainOptions, train
 
@@ -88,10 +87,10 @@ def test_graph_training_gives_the_hand_written_loss_curve(tmp_path: Path) -> Non
     assert [row["loss"] for row in report.history] == pytest.approx(epoch_means, abs=1e-5)
     # and step by step through the trainer's own step (the loop's only training call)
     from executor.api import validate
-    from executor.training import _backend, _prepare_data
+    from executor.training import make_backend, prepare_data
     checked = validate(DEMO_GRAPH)
-    prepared = _prepare_data(checked, DEMO_GRAPH, TrainOptions(out_dir=tmp_path))
-    backend = _backend(checked, checked.train.spec, prepared, "cpu", 0, 1, progress=False)
+    prepared = prepare_data(checked, DEMO_GRAPH, TrainOptions(out_dir=tmp_path))
+    backend = make_backend(checked, checked.train.spec, prepared, "cpu", 0, 1, progress=False)
     order = backend.data.index(epoch_order(split_rows(prepared.rows, 0.2, 0)[0], 0, 0, True))
     graph_steps = []
     for start in range(0, 5 * 32, 32):
