@@ -194,16 +194,11 @@ class KerasTrainer:
             raise _bad_checkpoint(f"it holds {counts[0]} optimizer and {counts[1]} random-state variables, this "
                                   f"graph's {type(self.optimizer).__name__} has {len(self.optimizer.variables)} and "
                                   f"its layers {len(self._rng_variables())}")
-        missing = sorted(set(variables) - set(saved))
-        unexpected = sorted(set(saved) - set(variables))
-        misshaped = sorted(k for k in set(variables) & set(saved)
-                           if tuple(saved[k].shape) != tuple(variables[k].shape))
-        problems = [f"missing: {', '.join(missing[:10])}" if missing else "",
-                    f"unexpected: {', '.join(unexpected[:10])}" if unexpected else "",
-                    "wrong shape: " + ", ".join(f"{k} {tuple(saved[k].shape)} (expected {tuple(variables[k].shape)})"
-                                                for k in misshaped[:10]) if misshaped else ""]
-        if any(problems):
-            raise _bad_checkpoint("; ".join(p for p in problems if p))
+        from executor.weights import name_mismatch
+        mismatch = name_mismatch({k: tuple(v.shape) for k, v in saved.items()},
+                                 {k: tuple(v.shape) for k, v in variables.items()})
+        if mismatch:
+            raise _bad_checkpoint(mismatch)
         import keras
         try:
             rng = state["rng"]

@@ -29,7 +29,8 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         raise _bad(f"{path} is not a safetensors file: {exc}") from None
 
 
-def _check_names(found: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]], path: Path) -> None:
+def name_mismatch(found: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]]) -> str:
+    """What keeps saved tensors (name -> shape) from fitting the wanted ones; "" when they fit."""
     missing = sorted(set(wanted) - set(found))
     unexpected = sorted(set(found) - set(wanted))
     misshaped = sorted(k for k in set(found) & set(wanted) if tuple(found[k]) != tuple(wanted[k]))
@@ -37,8 +38,13 @@ def _check_names(found: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int,
                 f"unexpected: {', '.join(unexpected[:10])}" if unexpected else "",
                 "wrong shape: " + ", ".join(f"{k} {tuple(found[k])} (expected {tuple(wanted[k])})"
                                             for k in misshaped[:10]) if misshaped else ""]
-    if any(problems):
-        raise _bad(f"{path} does not fit the graph: " + "; ".join(p for p in problems if p),
+    return "; ".join(p for p in problems if p)
+
+
+def _check_names(found: dict[str, tuple[int, ...]], wanted: dict[str, tuple[int, ...]], path: Path) -> None:
+    mismatch = name_mismatch(found, wanted)
+    if mismatch:
+        raise _bad(f"{path} does not fit the graph: {mismatch}",
                    "weights are named <node id>.<parameter>, as `nodecat run --save-weights` writes them")
 
 
