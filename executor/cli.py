@@ -1,5 +1,5 @@
 """The `nodecat` commands that work on graphs: check, run, profile, draw (train, evaluate and demo
-live in executor.train_cli).
+live in executor.train_cli, import in executor.import_cli, export in executor.export_cli).
 
 They join the catalog commands of introspector.cli in one `nodecat` group. Exit codes:
 0 success; 1 the graph is invalid or failed (every problem is printed, with code, node and JSON
@@ -266,5 +266,7 @@ def draw_cmd(graph: Path, output: Path, shapes: bool, batch: int) -> None:
 
 
 import executor.train_cli  # noqa: E402,F401  (registers train, evaluate and demo on the group)
+import executor.import_cli  # noqa: E402,F401  (registers import)
+import executor.export_cli  # noqa: E402,F401  (registers export)
 
 __all__ = ["main", "EXIT_BAD_INPUT"]

@@ -40,6 +40,9 @@ ErrorCode = Literal[
     # training runs and checkpoints
     "loss_not_finite", "no_checkpoint", "bad_checkpoint", "out_dir_in_use", "unsupported_training",
     "training_failed",
+    # importing models and exporting graphs
+    "bad_target", "import_failed", "unmappable_call", "bad_input_spec", "export_failed",
+    "unsupported_export",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
