@@ -21,10 +21,13 @@ help:
 	@echo "make bench     run the benchmarks under bench/"
 	@echo "make clean     remove .venv and caches"
 
-# Re-installs only when pyproject.toml or constraints.txt changed since the last install.
-$(STAMP): pyproject.toml constraints.txt
+# Re-installs only when pyproject.toml, constraints.txt or tests/js changed since the last install.
+# npm ci: the graph editors' own libraries (tests/js), which load the exported palettes in the tests.
+$(STAMP): pyproject.toml constraints.txt tests/js/package.json tests/js/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -c constraints.txt -e '.[test]'
+	@if command -v npm >/dev/null; then npm ci --prefix tests/js; \
+	 else echo "npm not found: the editor palette tests (tests/js) will be skipped"; fi
 	@touch $@
 
 venv: $(STAMP)

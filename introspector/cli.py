@@ -237,14 +237,18 @@ def diff_cmd(old: Path, new: Path, as_json: bool) -> None:
 
 @catalog.command("export")
 @click.argument("library", type=LIBRARY_CHOICE, default="torch")
-@click.option("--format", "fmt", type=click.Choice(["seed"]), required=True,
-              help="seed: the node descriptor format of Kruppai et al., section 5.3.")
+@click.option("--format", "fmt", type=click.Choice(["seed", "comfyui", "litegraph"]), required=True,
+              help="seed: the node descriptor format of Kruppai et al., section 5.3; "
+                   "comfyui: ComfyUI's /object_info node definitions; "
+                   "litegraph: a LiteGraph.js palette (node types with slots, properties and widgets).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout).")
 def export_cmd(library: str, fmt: str, output: Path | None) -> None:
-    """Write LIBRARY's catalog in another tool's format."""
+    """Write LIBRARY's catalog in another tool's format, or as a graph editor's node palette."""
+    from introspector.export_palette import PALETTE_FORMATS
     from introspector.export_seed import seed_catalog
     from introspector.jsonio import dumps, write_atomic
-    text = dumps(seed_catalog(_guarded(False, lambda: _load(library))))
+    export = {"seed": seed_catalog, **PALETTE_FORMATS}[fmt]
+    text = dumps(export(_guarded(False, lambda: _load(library))))
     if output is None:
         click.echo(text, nl=False)
     else:
