@@ -1,0 +1,428 @@
+"""A checked graph as readable Python source: an `nn.Module` class, or a function building a `keras.Model`.
+
+The generator is a third backend of the executor's one walker (`executor.walk.Walker`), whose
+values here are Python expressions. So the generated code binds ports exactly as the executor
+does: positional until the first unconnected port and by keyword after it, merged ports as lists
+in edge order, `path` ports as indexing into tuple results, a clone for an in-place node whose
+input has other readers, and layer instances handed to other layers' arguments.
+
+torch and mixed torch+Keras graphs become a module whose submodules and buffers are named by node
+id, so the executor's weights (`fc1.weight`) load with `load_state_dict` unchanged. All-Keras graphs
+become `build_model()`, a functional model whose layers are named by node id (`head/kernel`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from executor.errors import GraphError, GraphProblem
+from executor.validate import CheckedGraph, CheckedNode
+from executor.walk import Walker, call_kwargs
+
+# Names the generated code itself uses; a node id equal to one of them gets a trailing underscore
+# as its variable name (its submodule keeps the id, so weight names do not change).
+_RESERVED_NAMES = frozenset({"self", "super", "os", "torch", "nn", "F", "keras", "load_file"})
+
+# Call prefixes for catalog ids, longest first: (prefix of the id, prefix in the code, import line).
+_ALIASES = (
+    ("torch.nn.functional.", "F.", "import torch.nn.functional as F"),
+    ("torch.nn.", "nn.", "from torch import nn"),
+    ("torch.", "torch.", "import torch"),
+    ("keras.", "keras.", "import keras"),
+)
+
+_WIDTH = 96  # docstrings are wrapped to this many columns
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Python source of a value in the generated code (a variable, an attribute, an indexing).
+
+    Kept apart from `str` so that a literal string argument ("same") is never mistaken for code."""
+
+    text: str
+
+
+class _CodeWalker(Walker[Expr]):
+    """What both generated layouts share: variable names, imports, literal values, call syntax."""
+
+    def __init__(self, checked: CheckedGraph):
+        super().__init__(checked)
+        self.imports: set[str] = set()
+        self.body: list[str] = []  # forward (torch) or build_model (Keras), one statement per line
+        self.names = _variable_names(checked)
+        self.read = {source for (source, _port), count in checked.consumers.items() if count}
+
+    # -- literal values ----------------------------------------------------------------------
+    def render(self, value: Any, node: CheckedNode) -> str:
+        """Python source for an argument value: code, or a literal as the executor converted it."""
+        if isinstance(value, Expr):
+            return value.text
+        if isinstance(value, str):
+            return _string(value)
+        if value is None or isinstance(value, (bool, int)):
+            return repr(value)
+        if isinstance(value, float):
+            return repr(value) if math.isfinite(value) else f'float("{value}")'
+        if isinstance(value, list):
+            return "[" + ", ".join(self.render(v, node) for v in value) + "]"
+        if isinstance(value, tuple):
+            items = [self.render(v, node) for v in value]
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{self.render(k, node)}: {self.render(v, node)}" for k, v in value.items()) + "}"
+        return self._render_library_value(value, node)
+
+    def _render_library_value(self, value: Any, node: CheckedNode) -> str:
+        """torch dtypes, layouts, memory formats and tensors (Keras tensors are torch tensors on
+        the torch backend); anything else cannot be written as source."""
+        import torch
+        if isinstance(value, (torch.dtype, torch.layout, torch.memory_format)):
+            self.imports.add("import torch")
+            return str(value)  # "torch.float32", "torch.strided", "torch.channels_last"
+        if isinstance(value, torch.Tensor):
+            return self._tensor_text(value, node)
+        raise GraphError(GraphProblem(
+            "unsupported_export", f"an argument value of {node.descriptor.id} ({type(value).__name__}) "
+            "cannot be written as Python source", node.id, node.pointer))
+
+    def _tensor_text(self, tensor: Any, node: CheckedNode) -> str:
+        import torch
+        values = _nested_numbers(tensor.detach().cpu().tolist(), float32=tensor.dtype == torch.float32)
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if node.descriptor.library == "keras":
+            self.imports.add("import keras")
+            return f'keras.ops.convert_to_tensor({values}, dtype="{dtype}")'
+        self.imports.add("import torch")
+        return f"torch.tensor({values}, dtype=torch.{dtype})"
+
+    # -- calls -------------------------------------------------------------------------------
+    def callee(self, node: CheckedNode) -> str:
+        """The catalog id as code: torch.nn.Conv2d -> nn.Conv2d, torch.nn.functional.relu -> F.relu."""
+        op = node.descriptor.id
+        for prefix, alias, line in _ALIASES:
+            if op.startswith(prefix):
+                self.imports.add(line)
+                module = op.rsplit(".", 1)[0]
+                if prefix == "torch." and module != "torch":
+                    self.imports.add(f"import {module}")  # a submodule `import torch` may not load
+                return alias + op[len(prefix):]
+        raise GraphError(GraphProblem("unsupported_export", f"{op} is not a torch or Keras name", node.id,
+                                      node.pointer))
+
+    def call_text(self, callee: str, node: CheckedNode, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        parts = [self.render(a, node) for a in args] + [f"{k}={self.render(v, node)}" for k, v in kwargs.items()]
+        return f"{callee}({', '.join(parts)})"
+
+    def constructor(self, node: CheckedNode, extra: dict[str, Any]) -> str:
+        """The layer's construction, with keywords exactly as the executor passes them."""
+        kwargs = {**call_kwargs(node, "init"), **extra}
+        if node.descriptor.library == "keras":
+            kwargs["name"] = node.id  # as the executor names Keras layers: weights are <id>/kernel
+        return self.call_text(self.callee(node), node, (), kwargs)
+
+    def assign(self, node: CheckedNode, call: str) -> Expr:
+        """One statement per node; a result nothing reads is called without a name (no unused variable)."""
+        if node.id not in self.read:
+            self.body.append(f"{call}  # its result is not read")
+            return Expr("None")
+        name = self.names[node.id]
+        self.body.append(f"{name} = {call}")
+        return Expr(name)
+
+    # -- the walker's backend methods both layouts share ---------------------------------------
+    def graph_input(self, node: CheckedNode) -> Expr:
+        return Expr(self.names[node.id])
+
+    def call_function(self, node: CheckedNode, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Expr:
+        return self.assign(node, self.call_text(self.callee(node), node, args, kwargs))
+
+    def index(self, value: Expr, position: int) -> Expr:
+        return Expr(f"{value.text}[{position}]")
+
+    def clone(self, value: Expr) -> Expr:
+        return Expr(f"{value.text}.clone()")  # the in-place node must not change what others read
+
+
+class _TorchCode(_CodeWalker):
+    """torch and mixed graphs: submodules and buffers in `__init__`, one line per node in `forward`."""
+
+    def __init__(self, checked: CheckedGraph):
+        super().__init__(checked)
+        self.init: list[str] = []
+        self.imports.update({"import torch", "from torch import nn"})
+
+    def constant_value(self, node: CheckedNode) -> Expr:
+        self.imports.add("import torch")
+        dtype = node.args.get("dtype", "float32")
+        return Expr(f"torch.tensor({node.args['value']!r}, dtype=torch.{dtype})")
+
+    def constant(self, node: CheckedNode) -> Expr:
+        self.init.append(f'self.register_buffer("{node.id}", {self.constant_value(node).text})')
+        return Expr(f"self.{node.id}")  # a buffer, so .to() moves it and the state dict holds it
+
+    def make_instance(self, node: CheckedNode, cls: Any, extra: dict[str, Any]) -> Expr:
+        if not node.applied:  # handed to another layer: a local of __init__, not a submodule of its own
+            name = self.names[node.id]
+            self.init.append(f"{name} = {self.constructor(node, extra)}")
+            return Expr(name)
+        self.init.append(f"self.{node.id} = {self.constructor(node, extra)}")
+        return Expr(f"self.{node.id}")
+
+    def call_layer(self, node: CheckedNode, instance: Expr, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Expr:
+        return self.assign(node, self.call_text(instance.text, node, args, kwargs))
+
+
+class _KerasCode(_CodeWalker):
+    """All-Keras graphs: the body of `build_model()`, over `keras.Input` tensors."""
+
+    def __init__(self, checked: CheckedGraph):
+        super().__init__(checked)
+        self.imports.add("import keras")
+
+    def graph_input(self, node: CheckedNode) -> Expr:
+        shape = list(node.args["shape"])
+        dtype = node.args.get("dtype", "float32")
+        given = (f"shape={tuple(shape[1:])!r}" if shape and shape[0] is None
+                 else f"batch_shape={tuple(shape)!r}")
+        self.body.append(f'{self.names[node.id]} = keras.Input({given}, dtype="{dtype}", name="{node.id}")')
+        return Expr(self.names[node.id])
+
+    def constant_value(self, node: CheckedNode) -> Expr:
+        dtype = node.args.get("dtype", "float32")
+        return Expr(f'keras.ops.convert_to_tensor({node.args["value"]!r}, dtype="{dtype}")')
+
+    def constant(self, node: CheckedNode) -> Expr:
+        self.body.append(f"{self.names[node.id]} = {self.constant_value(node).text}")
+        return Expr(self.names[node.id])
+
+    def make_instance(self, node: CheckedNode, cls: Any, extra: dict[str, Any]) -> Expr:
+        if node.applied:  # built where it is called: `head = keras.layers.Dense(...)(x)`
+            return Expr(self.constructor(node, extra))
+        name = self.names[node.id]
+        self.body.append(f"{name} = {self.constructor(node, extra)}")
+        return Expr(name)
+
+    def call_layer(self, node: CheckedNode, instance: Expr, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Expr:
+        return self.assign(node, self.call_text(instance.text, node, args, kwargs))
+
+
+# -- the public function ---------------------------------------------------------------------------
+def python_source(checked: CheckedGraph, graph_file: str | Path | None = None) -> str:
+    """Readable Python source for the graph (ruff-clean), computing what the executor computes.
+
+    `graph_file` is only named in the module docstring."""
+    if checked.backend == "keras":
+        return _keras_module(checked, graph_file)
+    return _torch_module(checked, graph_file)
+
+
+def _torch_module(checked: CheckedGraph, graph_file: str | Path | None) -> str:
+    walker = _TorchCode(checked)
+    outputs = walker.walk()
+    name = class_name(checked.graph.name)
+    uses_keras = any(n.descriptor.library == "keras" for n in checked.order)
+    params = "".join(f", {walker.names[n.id]}: torch.Tensor" for n in checked.inputs)
+    returns = "torch.Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]"
+    init = ["super().__init__()", *walker.init]
+    if uses_keras:
+        init.append("self._build_keras_layers()")
+    lines = [
+        _module_docstring(checked, graph_file, f"{name}, a torch module", _TORCH_USAGE.format(cls=name)),
+        *_import_block(walker.imports),
+        "",
+        "",
+        f"class {name}(nn.Module):",
+        *_indent(_docstring(checked.graph.description or f"The graph {checked.graph.name!r}.", 1)),
+        "",
+        "    def __init__(self) -> None:",
+        *_indent(init, 2),
+        "",
+        f"    def forward(self{params}) -> {returns}:",
+        *_indent([*walker.body, "return " + ", ".join(o.text for o in outputs)], 2),
+    ]
+    if uses_keras:
+        lines += ["", *_indent(_keras_layer_builder(checked))]
+    lines += ["", "", *_torch_helpers(name)]
+    return "\n".join(lines) + "\n"
+
+
+_TORCH_USAGE = """\
+Submodules and buffers are named by node id, so the weights nodecat writes (`nodecat export --to
+torch`, `nodecat run --save-weights`) load with `load_state_dict` unchanged:
+`model = load("weights.safetensors")`, or `model = {cls}()` for fresh weights."""
+
+
+def _keras_layer_builder(checked: CheckedGraph) -> list[str]:
+    """Keras layers create their weights on their first call: one call on zeros (in eval mode, so
+    nothing such as batch-norm statistics changes) makes the state dict complete."""
+    from executor.shapes import input_shape
+    zeros = ", ".join(f"torch.zeros({input_shape(n, 1)!r}, dtype=torch.{n.args.get('dtype', 'float32')})"
+                      for n in checked.inputs)
+    return [
+        "def _build_keras_layers(self) -> None:",
+        '    """Keras layers create their weights when first called: call once on zeros."""',
+        "    training = self.training",
+        "    self.eval()",
+        "    with torch.no_grad():",
+        f"        self({zeros})",
+        "    self.train(training)",
+    ]
+
+
+def _torch_helpers(name: str) -> list[str]:
+    return [
+        f"def build() -> {name}:",
+        f'    """A freshly initialised {name}."""',
+        f"    return {name}()",
+        "",
+        "",
+        f"def load(weights_path: str) -> {name}:",
+        f'    """A {name} with the weights of a safetensors file (strict: every name must match)."""',
+        "    from safetensors.torch import load_file",
+        "",
+        f"    model = {name}()",
+        "    model.load_state_dict(load_file(weights_path), strict=True)",
+        "    return model",
+    ]
+
+
+def _keras_module(checked: CheckedGraph, graph_file: str | Path | None) -> str:
+    walker = _KerasCode(checked)
+    outputs = walker.walk()
+    inputs = [walker.names[n.id] for n in checked.inputs]
+    model = (f"keras.Model(inputs={_one_or_list(inputs)}, outputs={_one_or_list([o.text for o in outputs])}, "
+             f"name={_string(_model_name(checked.graph.name))})")
+    summary = checked.graph.description or f"The graph {checked.graph.name!r}."
+    lines = [
+        _module_docstring(checked, graph_file, "build_model(), a functional Keras model", _KERAS_USAGE),
+        *_import_block(walker.imports),
+        "",
+        "",
+        "def build_model() -> keras.Model:",
+        *_indent(_docstring(summary, 1)),
+        *_indent([*walker.body, f"return {model}"]),
+        "",
+        "",
+        *_KERAS_LOAD,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_KERAS_USAGE = """\
+Layers are named by node id, so their weights are `<id>/kernel`; the safetensors files nodecat
+writes name them with dots (`head.kernel`): `model = load("weights.safetensors")`."""
+
+_KERAS_LOAD = [
+    "def load(weights_path: str) -> keras.Model:",
+    '    """build_model() with the weights of a safetensors file (strict: every name must match)."""',
+    "    from safetensors.numpy import load_file",
+    "",
+    "    model = build_model()",
+    "    arrays = load_file(weights_path)",
+    '    variables = {variable.path.replace("/", "."): variable for variable in model.weights}',
+    "    if set(arrays) != set(variables):",
+    "        missing, unexpected = sorted(set(variables) - set(arrays)), sorted(set(arrays) - set(variables))",
+    '        raise ValueError(f"{weights_path} does not fit: missing {missing}, unexpected {unexpected}")',
+    "    for name, variable in variables.items():",
+    "        variable.assign(arrays[name].astype(variable.dtype))",
+    "    return model",
+]
+
+
+# -- layout helpers ----------------------------------------------------------------------------------
+def _variable_names(checked: CheckedGraph) -> dict[str, str]:
+    """Node id -> the variable holding its value: the id itself, unless the code needs that name."""
+    taken = {n.id for n in checked.order}
+    names = {}
+    for node in checked.order:
+        name = node.id
+        while name in _RESERVED_NAMES or (name != node.id and name in taken):
+            name += "_"
+        taken.add(name)
+        names[node.id] = name
+    return names
+
+
+def _import_block(imports: set[str]) -> list[str]:
+    """Imports in isort's order; Keras is told to run on torch first (as nodecat does), unless the
+    user chose another backend."""
+    lines = sorted(i for i in imports if i.startswith("import ")) + sorted(i for i in imports if i.startswith("from "))
+    if "import keras" not in imports:
+        return lines
+    header = ["import os", "", 'os.environ.setdefault("KERAS_BACKEND", "torch")  # as nodecat runs Keras', ""]
+    return header + lines
+
+
+def _module_docstring(checked: CheckedGraph, graph_file: str | Path | None, what: str, usage: str) -> str:
+    graph = checked.graph
+    source = f"the graph {graph.name!r}" if graph.name else "a graph"
+    if graph_file is not None:
+        source += f" ({Path(graph_file).as_posix()})"
+    paragraphs = [f"{what}, generated by nodecat from {source}."]
+    if graph.description:
+        paragraphs.append(graph.description)
+    paragraphs.append(usage)
+    wrapped = ["\n".join(textwrap.wrap(p, _WIDTH)) if "\n" not in p else p for p in paragraphs]
+    return '"""' + _escape("\n\n".join(wrapped)) + '\n"""'
+
+
+def _docstring(text: str, levels: int) -> list[str]:
+    """A docstring at an indentation level: one line when it fits, else wrapped."""
+    width = _WIDTH - 4 * levels
+    if len(text) + 6 <= width:
+        line = _escape(text)
+        return ['"""' + line + (' """' if line.endswith('"') else '"""')]
+    return ['"""' + _escape("\n".join(textwrap.wrap(text, width - 3))), '"""']
+
+
+def _string(text: str) -> str:
+    """A string literal in double quotes (JSON's escapes are Python's too; non-ASCII characters are
+    escaped, so even a lone surrogate from a JSON escape gives valid UTF-8 source)."""
+    return json.dumps(text)
+
+
+def _escape(text: str) -> str:
+    """Docstring text that cannot end the string or form an escape sequence; a character UTF-8
+    cannot encode (a lone surrogate) is written as its escape."""
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _indent(lines: list[str], levels: int = 1) -> list[str]:
+    pad = "    " * levels
+    return [pad + line if line else "" for line in "\n".join(lines).split("\n")]
+
+
+def _one_or_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else "[" + ", ".join(names) + "]"
+
+
+def class_name(graph_name: str) -> str:
+    """The module's class name: the graph name in CapWords (lstm_classifier -> LstmClassifier)."""
+    words = "".join(ch if ch.isalnum() else " " for ch in graph_name).split()
+    name = "".join(w[:1].upper() + w[1:] for w in words)
+    if not name.isidentifier():
+        return "NodecatGraph" + name if ("NodecatGraph" + name).isidentifier() else "NodecatGraph"
+    return name + "Module" if name in _RESERVED_NAMES else name  # a graph named "f" must not hide F
+
+
+def _model_name(graph_name: str) -> str:
+    """The Keras model's name, as the executor gives it."""
+    cleaned = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in graph_name)
+    return cleaned or "nodecat_graph"
+
+
+def _nested_numbers(value: Any, float32: bool) -> str:
+    """Nested lists of numbers as source; float32 values in their shortest exact form (0.1, not
+    0.10000000149011612)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_nested_numbers(v, float32) for v in value) + "]"
+    if isinstance(value, float) and float32:
+        import numpy as np
+        return repr(float(str(np.float32(value))))
+    return repr(value)
