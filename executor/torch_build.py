@@ -20,6 +20,12 @@ from executor.walk import Walker
 
 _DTYPES = {name: getattr(torch, name) for name in DTYPES}  # the dtypes graph inputs and constants take
 
+# Globals of the forward source torch.fx generates. fx keeps a placeholder's name as the parameter
+# name, so an input named `torch` would shadow the module the code calls; such inputs get a suffix
+# (the module is called positionally, so the parameter's name is free).
+_FX_GLOBALS = frozenset(("torch", "operator", "builtins", "math", "inf", "nan", "device", "fx_pytree",
+                         "pytree", "NoneType", "typing", "getattr"))
+
 
 def torch_dtype(name: str) -> torch.dtype:
     return _DTYPES[name]
@@ -32,7 +38,8 @@ class _FxWalker(Walker[fx.Node]):
         self.graph = fx.Graph()
 
     def graph_input(self, node: CheckedNode) -> fx.Node:
-        return _tag(self.graph.placeholder(node.id), node)
+        name = node.id + "_input" if node.id in _FX_GLOBALS else node.id
+        return _tag(self.graph.placeholder(name), node)
 
     def constant_value(self, node: CheckedNode) -> torch.Tensor:
         return torch.tensor(node.args["value"], dtype=torch_dtype(node.args.get("dtype", "float32")))

@@ -357,3 +357,16 @@ def test_constructor_argument_takes_a_constant_edge_but_not_a_computed_value():
     with pytest.raises(GraphError) as caught:
         api.validate(computed)
     assert caught.value.code == "arg_not_edge" and caught.value.pointer == "/edges/2/to/arg"
+
+
+def test_an_input_named_like_a_global_of_the_generated_forward_still_runs():
+    """torch.fx keeps a placeholder's name, so an input called `torch` would shadow the module."""
+    document = {"format": "nodecat-graph/1", "catalogs": {"torch": torch.__version__.split("+")[0]},
+                "nodes": [{"id": "torch", "op": "input", "args": {"shape": [None, 2]}},
+                          {"id": "m", "op": "torch.mul"}, {"id": "operator", "op": "torch.nn.functional.relu"}],
+                "edges": [{"from": {"node": "torch", "port": "output"}, "to": {"node": "m", "port": "input"}},
+                          {"from": {"node": "torch", "port": "output"}, "to": {"node": "m", "port": "other"}},
+                          {"from": {"node": "m", "port": "output"}, "to": {"node": "operator", "port": "input"}}],
+                "outputs": [{"name": "y", "node": "operator", "port": "output"}]}
+    out = api.run(graph_from_document(document), {"torch": np.array([[1.0, -2.0]], dtype=np.float32)}, device="cpu")
+    assert out["y"].tolist() == [[1.0, 4.0]]
