@@ -59,7 +59,7 @@ class ImportResult:
         return {"nodes": len(self.graph.nodes), "edges": len(self.graph.edges),
                 "inputs": [n.id for n in self.graph.nodes if n.op == "input"],
                 "outputs": [o.name for o in self.graph.outputs],
-                "weights": len(self.weights),
+                "tensors": len(self.weights),
                 "parameters": int(sum(a.size for a in self.weights.values())),
                 "notes": [n.to_json() for n in self.notes]}
 

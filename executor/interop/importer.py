@@ -68,6 +68,7 @@ def write_import(result: ImportResult, graph_path: Path, weights_path: Path) -> 
     from safetensors.numpy import save
 
     from introspector.jsonio import dumps, write_atomic, write_bytes_atomic
-    arrays = {k: np.ascontiguousarray(v) for k, v in sorted(result.weights.items())}
+    # np.asarray, not np.ascontiguousarray: that one turns 0-d tensors (num_batches_tracked) into 1-d
+    arrays = {k: np.asarray(v, order="C") for k, v in sorted(result.weights.items())}
     write_bytes_atomic(weights_path, save(arrays, metadata={"format": "nodecat-weights/1"}))
     write_atomic(graph_path, dumps(result.graph.to_json()))
