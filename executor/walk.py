@@ -2,9 +2,10 @@
 
 A backend says how to make a graph input, a constant, a layer call, a function call, an index
 into a tuple result and a clone; the walker decides everything else the same way for both:
-ports are passed positionally until the first unconnected one and by keyword after it, a port
-that merges several edges gets a list in edge order, a port with a `path` indexes into the
-result, and a node that mutates its input gets a clone when that input has other readers.
+a port is passed positionally while it is the next positional parameter of the layer's call
+signature and by keyword from then on, a port that merges several edges gets a list in edge
+order, a port with a `path` indexes into the result, and a node that mutates its input gets a
+clone when that input has other readers.
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ class Walker(Generic[Value]):
             instance = self.make_instance(node, target, extra)
             self.instances[node.id] = instance
             if node.applied:
-                args, kwargs = self.gather_inputs(node)
+                args, kwargs = self.gather_inputs(node, target)
                 self.results[node.id] = self.call_layer(node, instance, args, {**kwargs, **applied_args})
         else:
             ports = {p.name: self.port_value(node, p.name) for p in node.descriptor.inputs if p.name in node.inputs}
@@ -103,16 +104,27 @@ class Walker(Generic[Value]):
         values = [self.port(s, clone=copies_input(node)) for s in node.inputs[name]]
         return values[0] if port.conns == 1 else values
 
-    def gather_inputs(self, node: CheckedNode) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """A layer's ports lead its forward signature: positional up to the first unconnected
-        port, by keyword after it."""
+    def gather_inputs(self, node: CheckedNode, cls: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """A layer's connected ports: positional while each is the next positional parameter of
+        the class's call method (torch `forward`, Keras `call`), by keyword from the first that is not.
+
+        The descriptor's port order need not be the signature's: `TimeDistributed.call(inputs,
+        training=None, mask=None)` has ports (inputs, mask), so a mask counted by port position
+        would land in `training`. `cls` is the resolved class, not the instance (the code
+        generator's instance is a string). Where the signature cannot be read, takes `*args`, or
+        does not name the port, the port's own position decides, as it did before."""
+        names = _call_signature(cls, node.descriptor.library)
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for position, port in enumerate(node.descriptor.inputs):
             if port.name not in node.inputs:
                 continue
             value = self.port_value(node, port.name)
-            if kwargs or len(args) != position:
+            if names is None or port.name not in names[1]:
+                next_slot = len(args) == position
+            else:
+                next_slot = len(args) < len(names[0]) and names[0][len(args)] == port.name
+            if kwargs or not next_slot:
                 kwargs[port.name] = value
             else:
                 args.append(value)
@@ -167,6 +179,23 @@ def _parameters(fn: Any) -> tuple[inspect.Parameter, ...] | None:
         return tuple(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # a builtin without a signature: torch's parser takes keywords
         return None
+
+
+@lru_cache(maxsize=None)
+def _call_signature(cls: Any, library: str) -> tuple[tuple[str, ...], frozenset[str]] | None:
+    """The parameters of a layer class's call method, without `self`: the names that can go by
+    position, in order, and every name; None when unreadable or when it takes `*args`. Keras
+    layers are read at `call` (what `Layer.__call__` forwards positional and keyword args to);
+    on the torch backend they also have a generic `forward(*args, **kwargs)`, so the library picks."""
+    method = getattr(cls, "call" if library == "keras" else "forward", None)
+    try:
+        params = list(inspect.signature(method).parameters.values())[1:]  # unbound: drop self
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    positional = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return positional, frozenset(p.name for p in params)
 
 
 def instantiate(node: CheckedNode, cls: Any, extra: dict[str, Any]) -> Any:
