@@ -14,6 +14,7 @@ STAMP  := $(VENV)/.nodecat-installed
 help:
 	@echo "make demo      build and check the committed catalogs, validate them, print statistics;"
 	@echo "               check every example graph, profile and draw one, run one on built-in data;"
+	@echo "               import a ResNet-18 and a Keras two-tower model, export the ResNet to Python and ONNX;"
 	@echo "               train the demo CNN on the shipped digits (build/demo/train)"
 	@echo "make test      run the test suite"
 	@echo "make venv      create .venv and install nodecat with pinned dependencies (constraints.txt)"
@@ -41,6 +42,10 @@ demo: $(STAMP)
 	$(BIN)/nodecat draw examples/residual_block.json -o build/demo/residual_block.svg
 	$(BIN)/python examples/make_demo_input.py build/demo/x.npy
 	$(BIN)/nodecat run examples/cnn.json --input image=build/demo/x.npy --out build/demo --seed 0
+	$(BIN)/nodecat import examples/models/torch_zoo.py:resnet18_cifar --input-shape x=1,3,32,32 --out build/demo/resnet18.json
+	$(BIN)/nodecat export build/demo/resnet18.json --to python -o build/demo/resnet18.py
+	$(BIN)/nodecat export build/demo/resnet18.json --to onnx -o build/demo/resnet18.onnx --weights build/demo/resnet18.safetensors
+	$(BIN)/nodecat import examples/models/keras_zoo.py:two_tower --out build/demo/two_tower.json
 	$(BIN)/nodecat check executor/demo/digits_cnn.json
 	rm -rf build/demo/train
 	$(BIN)/nodecat demo --out build/demo/train

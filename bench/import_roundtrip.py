@@ -8,7 +8,8 @@ For every model of examples/models/torch_zoo.py and examples/models/keras_zoo.py
     build_s       validate + build the imported graph + load its weights (what `nodecat run` does
                   before running), and hand_build_s, calling the factory that defines the model;
                   build_ratio = build_s / hand_build_s
-    forward       median time of one inference batch, graph vs the original model, interleaved;
+    forward       median time of one inference batch, the built graph vs the original model, called
+                  the same way (numpy in and out), interleaved;
                   forward_ratio = original / graph throughput (1.0: as fast as the original)
     max_diff      max |graph output - original output| on a batch of 3 (the graph was traced on 2)
     python_diff   the same for the Python source `nodecat export --to python` writes for the graph
@@ -110,11 +111,11 @@ def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
-def _forward_medians(library: str, original: Any, built: Any, checked: Any, arrays: dict[str, np.ndarray],
+def _forward_medians(library: str, original: Any, built: Any, arrays: dict[str, np.ndarray],
                      rounds: int) -> tuple[float, float]:
     graph_times, hand_times = [], []
     for index in range(rounds):
-        order = [("graph", lambda: api.run(checked, arrays, device="cpu", model=built)),
+        order = [("graph", lambda: _original_outputs(library, built, arrays)),
                  ("hand", lambda: _original_outputs(library, original, arrays))]
         for side, action in (order if index % 2 == 0 else order[::-1]):
             seconds, _ = _timed(action)
@@ -140,7 +141,7 @@ def measure(library: str, name: str, rounds: int, folder: Path) -> dict[str, Any
     expected = _original_outputs(library, model, arrays)
     produced = list(api.run(checked, arrays, device="cpu", model=built).values())
     exported = _exported_outputs(library, checked, weights, folder, arrays)
-    graph_fwd, hand_fwd = _forward_medians(library, model, built, checked, arrays, rounds)
+    graph_fwd, hand_fwd = _forward_medians(library, model, built, arrays, rounds)
     return {"model": f"{library}:{name}", "nodes": len(result.graph.nodes),
             "parameters": int(sum(a.size for a in result.weights.values())),
             "import_s": round(import_s, 4), "build_s": round(build_s, 4), "hand_build_s": round(hand_build_s, 4),

@@ -26,3 +26,10 @@ def test_train_overhead_compares_both_cases():
     report = _run("bench/train_overhead.py", "--quick")
     assert [r["case"] for r in report["results"]] == ["cnn", "mlp"]
     assert all(r["graph_samples_per_s"] > 0 and r["hand_samples_per_s"] > 0 for r in report["results"])
+
+
+def test_import_roundtrip_measures_each_model():
+    report = _run("bench/import_roundtrip.py", "--quick")
+    assert [r["model"] for r in report["results"]] == ["torch:resnet18_cifar", "torch:lstm_classifier", "keras:two_tower"]
+    assert all(r["nodes"] > 0 and r["import_s"] > 0 and r["build_s"] > 0 for r in report["results"])
+    assert all(r["max_diff"] <= 1e-5 and r["python_diff"] <= 1e-5 for r in report["results"])

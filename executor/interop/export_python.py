@@ -115,6 +115,7 @@ class _CodeWalker(Walker[Expr]):
                                       node.pointer))
 
     def call_text(self, callee: str, node: CheckedNode, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        kwargs = _signature_order(node, kwargs)
         parts = [self.render(a, node) for a in args] + [f"{k}={self.render(v, node)}" for k, v in kwargs.items()]
         return f"{callee}({', '.join(parts)})"
 
@@ -146,6 +147,15 @@ class _CodeWalker(Walker[Expr]):
 
     def clone(self, value: Expr) -> Expr:
         return Expr(f"{value.text}.clone()")  # the in-place node must not change what others read
+
+
+def _signature_order(node: CheckedNode, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keywords in the order the library's signature lists them (ports, then arguments), as a person
+    writes them: `nn.Conv2d(in_channels=3, out_channels=64, kernel_size=3, bias=False)`, not in
+    the graph file's sorted order. Keyword order does not change the call."""
+    names = [p.name for p in node.descriptor.inputs] + [a.name for a in node.descriptor.args]
+    rank = {name: i for i, name in enumerate(names)}
+    return dict(sorted(kwargs.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 class _TorchCode(_CodeWalker):
