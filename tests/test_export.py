@@ -244,7 +244,7 @@ def test_edge_cases_follow_the_executor_rules(case: Callable[[str], Case]) -> No
     assert "F_ = F.relu(input=mul.clone(), inplace=True)" in text  # `mul` has another reader: cloned
     assert "cat = torch.cat(tensors=[F_, nn_, mul], dim=1)" in text  # a merged port, in edge order
     assert "layer = nn.TransformerEncoderLayer(" in text and "self.layer" not in text  # handed over, not a submodule
-    assert "encoder_layer=layer)" in text
+    assert "nn.TransformerEncoder(encoder_layer=layer," in text  # keywords in signature order
     assert "memory_format=torch.contiguous_format" in text
     assert "nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5, 0.1], dtype=torch.float32))" in text
     assert "        self.unused(x)  # its result is not read\n" in text
@@ -258,7 +258,7 @@ def test_keras_source_builds_a_functional_model(case: Callable[[str], Case]) -> 
     assert "def build_model() -> keras.Model:" in text and "import torch" not in text
     assert 'tokens = keras.Input(shape=(12,), dtype="int32", name="tokens")' in text
     assert 'lstm = keras.layers.LSTM(units=16, name="lstm")' in text
-    assert 'bi = keras.layers.Bidirectional(merge_mode="concat", layer=lstm, name="bi")(embed)' in text
+    assert 'bi = keras.layers.Bidirectional(layer=lstm, merge_mode="concat", name="bi")(embed)' in text
     assert 'return keras.Model(inputs=tokens, outputs=head, name="keras_bilstm")' in text
     [other] = case("keras_edge_cases").export("python")
     assert "keras_ = keras.Input(" in other.read_text(encoding="utf-8")  # the id `keras` would hide the module
