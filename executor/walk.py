@@ -85,7 +85,8 @@ class Walker(Generic[Value]):
                 self.results[node.id] = self.call_layer(node, instance, args, {**kwargs, **applied_args})
         else:
             ports = {p.name: self.port_value(node, p.name) for p in node.descriptor.inputs if p.name in node.inputs}
-            args, kwargs = bind_function_call(target, ports, applied_args)
+            args, kwargs = bind_function_call(target, ports, applied_args,
+                                              tuple(a.name for a in node.descriptor.args))
             self.results[node.id] = self.call_function(node, target, args, kwargs)
 
     def edge_value(self, source: Source) -> Any:
@@ -145,20 +146,31 @@ class Walker(Generic[Value]):
         return found
 
 
-def bind_function_call(fn: Any, ports: dict[str, Any], literals: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def bind_function_call(fn: Any, ports: dict[str, Any], literals: dict[str, Any],
+                       arg_order: tuple[str, ...] = ()) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Arguments for a function call from its port values and literal arguments.
 
     Everything goes by keyword where the signature allows it, so literal arguments that come
     before a tensor in the signature (`torch.narrow(input, dim, start, length)`) cannot shift it.
     Positional-only parameters, and values that precede a `*args` port, go by position in
     signature order; a `*args` port is spread. Ports a signature does not name (wrappers taking
-    `*args, **kwargs`) go first by position. Builtins without a signature take keywords."""
+    `*args, **kwargs`) go first by position. Builtins without a signature take keywords.
+
+    A signature that takes `*args` but no `**kwargs` accepts no keyword it does not name, so the
+    literals it does not name go by position, first of all, in `arg_order` (the descriptor's
+    argument order): `torch.einsum(*args)`, documented `einsum(equation, *operands)`, is called
+    `einsum(equation, operands)` (torch takes the operands as one list too)."""
     named = {**ports, **literals}
     params = _parameters(fn)
     if params is None:
         return (), named
     known = {p.name for p in params}
     args = [value for name, value in ports.items() if name not in known]
+    if any(p.kind is p.VAR_POSITIONAL for p in params) and not any(p.kind is p.VAR_KEYWORD for p in params):
+        rank = {name: i for i, name in enumerate(arg_order)}
+        leading = sorted((k for k in literals if k not in known and k not in ports),
+                         key=lambda k: rank.get(k, len(rank)))  # stable: unknown names keep their order
+        args = [named.pop(k) for k in leading] + args
     named = {k: v for k, v in named.items() if k in known or k not in ports}
     spread = next((p for p in params if p.kind is p.VAR_POSITIONAL and p.name in named), None)
     for param in params:
