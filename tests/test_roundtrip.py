@@ -152,3 +152,23 @@ def test_missing_input_shape_names_forward_parameters(tmp_path: Path) -> None:
 def test_bad_usage_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["import", "m.py:f", "--out", str(tmp_path / "g.json"), "--input-shape", "x=1,b"])
     assert result.exit_code == 2 and "--input-shape" in result.output
+
+
+def test_a_model_file_with_einsum_imports_and_runs(tmp_path: Path) -> None:
+    source = tmp_path / "attention_scores.py"
+    source.write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Scores(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n        self.q = nn.Linear(4, 4)\n        self.k = nn.Linear(4, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        return torch.einsum('bij,bkj->bik', self.q(x), self.k(x))\n\n\n"
+        "def make():\n    torch.manual_seed(0)\n    return Scores().eval()\n")
+    graph = tmp_path / "scores.json"
+    code, report = _cli("import", f"{source}:make", "--input-shape", "x=2,3,4", "--out", str(graph))
+    assert code == 0, report
+    assert "torch.einsum" in {n.op for n in api.load(graph).nodes}
+    x = np.random.default_rng(0).normal(size=(5, 3, 4)).astype(np.float32)
+    produced = api.run(graph, {"x": x}, weights=tmp_path / "scores.safetensors", device="cpu")["output"]
+    expected = _outputs(call_factory(*load_factory(f"{source}:make")), {"x": x}, False)
+    assert _max_diff([produced], expected) <= TOLERANCE
