@@ -24,6 +24,7 @@ __all__ = ["EXPORT_TARGETS", "ExportNote", "ExportTarget", "export_graph", "outp
 ExportTarget = Literal["python", "onnx", "torch", "keras"]
 EXPORT_TARGETS: tuple[str, ...] = get_args(ExportTarget)
 
+
 class ExportNote(UserWarning):
     """Something to know about an export that succeeded, e.g. that the fallback ONNX exporter was
     used (issued with `warnings.warn`; the CLI prints it as a note)."""
