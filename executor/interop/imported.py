@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from executor.errors import GraphError, GraphProblem
-from executor.graph import Graph
+from executor.graph import Edge, Graph
 from executor.vocabulary import GRAPH_FORMAT, RESERVED_IDS
 
 _ID_LIMIT = 64
@@ -117,15 +117,8 @@ class GraphBuilder:
                  source_port: str | None = "output") -> None:
         """An edge into a port (`port`) or into a call argument (`arg`); source_port None passes
         the source node's instance itself (a layer handed to another layer's constructor)."""
-        origin: dict[str, str] = {"node": source}
-        if source_port is not None:
-            origin["port"] = source_port
-        into: dict[str, str] = {"node": target}
-        if port is not None:
-            into["port"] = port
-        else:
-            into["arg"] = str(arg)
-        self.edges.append({"from": origin, "to": into})
+        self.edges.append(Edge(source, source_port, target, port, None if port is not None else str(arg),
+                               len(self.edges)).to_json())
 
     def add_output(self, name: str, node: str, port: str = "output") -> None:
         self.outputs.append({"name": name, "node": node, "port": port})
