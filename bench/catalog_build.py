@@ -4,7 +4,7 @@ Absolute times on a shared machine mean little, so every number is taken side by
 in one run: each repetition starts fresh interpreters for
 
     import:  python -c "import <library>"
-    build:   python -c "from introspector.build import build_catalog; build_catalog('<library>')"
+    build:   python -c "from nodecat.introspector.build import build_catalog; build_catalog('<library>')"
     cli:     nodecat catalog build <library> --check     (end to end, as a user runs it)
 
 interleaved (the order rotates every repetition), after one untimed warm-up of each.
@@ -14,7 +14,7 @@ It prints the medians and
     crawl ratio  = (build - import) / import (the crawl's own cost, the import subtracted)
 
 Usage: python bench/catalog_build.py [--library torch|keras|all] [--repeat N] [--json]
-Every library of introspector.libraries.LIBRARIES is accepted. Keras runs on KERAS_BACKEND=torch
+Every library of nodecat.introspector.libraries.LIBRARIES is accepted. Keras runs on KERAS_BACKEND=torch
 unless the environment names another backend. Nothing here asserts a time.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _libraries() -> tuple[str, ...]:
-    from introspector.libraries import LIBRARIES
+    from nodecat.introspector.libraries import LIBRARIES
     return tuple(LIBRARIES)
 
 
@@ -48,13 +48,13 @@ def _nodecat_command() -> list[str]:
     found = shutil.which("nodecat")
     if found:
         return [found]
-    return [sys.executable, "-c", "import sys; from introspector.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from nodecat.executor.cli.main import main; sys.exit(main())"]
 
 
 def commands(library: str) -> dict[str, list[str]]:
     return {
         "import": [sys.executable, "-c", f"import {library}"],
-        "build": [sys.executable, "-c", f"from introspector.build import build_catalog; build_catalog({library!r})"],
+        "build": [sys.executable, "-c", f"from nodecat.introspector.build import build_catalog; build_catalog({library!r})"],
         "cli": [*_nodecat_command(), "catalog", "build", library, "--check"],
     }
 

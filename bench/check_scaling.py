@@ -4,10 +4,10 @@ A chain of N nodes is an input x of shape (None, 8), then N-1 nodes alternating
 torch.nn.Linear(8, 8) and torch.nn.ReLU, each reading the one before (N-1 edges, one output).
 For every N of --sizes (default 1k, 3k, 10k, 30k, 100k) it times, in one process,
 
-    parse:     executor.load.parse_graph(text)         strict JSON, the graph schema, the Graph
-      json:    introspector.jsonio.parse_strict(text)  (the strict JSON part alone, for diagnosis)
-    validate:  executor.validate.check_graph(graph)    catalogs (loaded once, before), ops, args, edges, order
-    shapes:    executor.shapes.infer_shapes(checked)   the module built on meta, run by an fx Interpreter
+    parse:     nodecat.executor.graph.load.parse_graph(text)         strict JSON, the graph schema, the Graph
+      json:    nodecat.introspector.jsonio.parse_strict(text)  (the strict JSON part alone, for diagnosis)
+    validate:  nodecat.executor.graph.validate.check_graph(graph)    catalogs (loaded once, before), ops, args, edges, order
+    shapes:    nodecat.executor.build.shapes.infer_shapes(checked)   the module built on meta, run by an fx Interpreter
 
 and prints per stage the median seconds, microseconds per node, and the growth from the
 previous size: time ratio against size ratio, and the exponent log(time ratio) / log(size ratio)
@@ -49,7 +49,7 @@ STAGES = ("parse", "json", "validate", "shapes")
 
 def chain_document(size: int) -> dict[str, Any]:
     """input x, then size-1 nodes alternating Linear(8, 8) and ReLU."""
-    from executor.catalogs import installed_version
+    from nodecat.executor.graph.catalogs import installed_version
     nodes: list[dict[str, Any]] = [{"id": "x", "op": "input", "args": {"shape": [None, 8], "dtype": "float32"}}]
     edges = []
     previous = "x"
@@ -83,10 +83,10 @@ def _timed(stage: str, size: int, call: Callable[[], Any]) -> tuple[float, Any]:
 
 def measure_size(size: int, repeat: int, max_seconds: float, batch: int) -> dict[str, Any]:
     """Every stage at one size; each stage's input comes from the previous stage's last run."""
-    from executor.load import parse_graph
-    from executor.shapes import infer_shapes
-    from executor.validate import check_graph
-    from introspector.jsonio import parse_strict
+    from nodecat.executor.graph.load import parse_graph
+    from nodecat.executor.build.shapes import infer_shapes
+    from nodecat.executor.graph.validate import check_graph
+    from nodecat.introspector.jsonio import parse_strict
 
     text = json.dumps(chain_document(size))
     runs: dict[str, list[float]] = {stage: [] for stage in STAGES}
@@ -127,9 +127,9 @@ def growth(results: list[dict[str, Any]]) -> None:
 
 def profile_stages(size: int, batch: int, top: int) -> dict[str, str]:
     """cProfile of each stage once at `size`: the top functions by cumulative and by own time."""
-    from executor.load import parse_graph
-    from executor.shapes import infer_shapes
-    from executor.validate import check_graph
+    from nodecat.executor.graph.load import parse_graph
+    from nodecat.executor.build.shapes import infer_shapes
+    from nodecat.executor.graph.validate import check_graph
 
     text = json.dumps(chain_document(size))
     graph = parse_graph(text)
@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.repeat < 1 or options.batch < 1:
         parser.error("--repeat and --batch must be at least 1")
 
-    from executor.load import parse_graph
-    from executor.shapes import infer_shapes
-    from executor.validate import check_graph
+    from nodecat.executor.graph.load import parse_graph
+    from nodecat.executor.build.shapes import infer_shapes
+    from nodecat.executor.graph.validate import check_graph
     start = time.perf_counter()
     infer_shapes(check_graph(parse_graph(json.dumps(chain_document(3)))))  # imports, catalog loading
     oneoff = time.perf_counter() - start

@@ -76,7 +76,7 @@ def _graph(catalogs: dict[str, str], name: str, nodes: list[dict[str, Any]],
 
 def _torch_chain(name: str, layers: list[tuple[str, str, dict[str, Any]]], shape: list[int | None]) -> dict[str, Any]:
     """input x, then each (id, op, args) applied to the previous one."""
-    from executor.catalogs import installed_version
+    from nodecat.executor.graph.catalogs import installed_version
     nodes = [{"id": "x", "op": "input", "args": {"shape": shape, "dtype": "float32"}}]
     edges, previous = [], "x"
     for node_id, op, args in layers:
@@ -236,8 +236,8 @@ def _calibrate(steps: list[Callable[[], None]], round_seconds: float) -> int:
 def measure_runtime(rounds: int, round_seconds: float) -> list[dict[str, Any]]:
     import torch
 
-    from executor.api import build, validate
-    from executor.load import graph_from_document
+    from nodecat.executor.build.run import build, validate
+    from nodecat.executor.graph.load import graph_from_document
     results = []
     for case in _cases():
         graph_model = build(validate(graph_from_document(case["graph"])), device="cpu", budget=None)
@@ -305,7 +305,7 @@ KERAS_INPUT = [None, 16, 16, 8]
 
 
 def keras_graph() -> dict[str, Any]:
-    from executor.catalogs import installed_version
+    from nodecat.executor.graph.catalogs import installed_version
     nodes = [{"id": "x", "op": "input", "args": {"shape": KERAS_INPUT, "dtype": "float32"}}]
     edges = []
     for node_id, op, args, inputs in keras_spec():
@@ -330,9 +330,9 @@ def keras_model() -> Any:
 def measure_build(repeat: int, oneoff: dict[str, float]) -> dict[str, Any]:
     import keras
 
-    from executor.api import build, validate
-    from executor.load import graph_from_document
-    from executor.catalogs import catalogs_for
+    from nodecat.executor.build.run import build, validate
+    from nodecat.executor.graph.load import graph_from_document
+    from nodecat.executor.graph.catalogs import catalogs_for
     document = keras_graph()
     start = time.perf_counter()
     catalogs_for(graph_from_document(document))
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         torch.set_num_threads(options.threads)
     _timed_import(oneoff, "import keras", "import keras")
-    _timed_import(oneoff, "import executor.api", "import executor.api")
+    _timed_import(oneoff, "import nodecat.executor.build.run", "import nodecat.executor.build.run")
     output: dict[str, Any] = {"machine": machine(), "targets": {"run_ratio_min": RUN_TARGET,
                                                                 "build_ratio_max": BUILD_TARGET}}
     if not options.skip_runtime:

@@ -37,10 +37,10 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from executor import api  # noqa: E402
-from executor.interop.export import python_source  # noqa: E402
-from executor.interop.importer import import_model, write_import  # noqa: E402
-from executor.interop.target import call_factory, load_factory, parse_input_specs  # noqa: E402
+from nodecat.executor import api  # noqa: E402
+from nodecat.executor.interop.export import python_source  # noqa: E402
+from nodecat.executor.interop.importer import import_model, write_import  # noqa: E402
+from nodecat.executor.interop.target import call_factory, load_factory, parse_input_specs  # noqa: E402
 
 ZOO = ROOT / "examples" / "models"
 BATCH = 3

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from executor.data import DEMO_DIR, epoch_order, split_rows  # noqa: E402
+from nodecat.executor.training.data import DEMO_DIR, epoch_order, split_rows  # noqa: E402
 
 
 def _mlp_document() -> dict[str, Any]:
@@ -77,9 +77,9 @@ class Case:
 
     def __init__(self, name: str, graph: Any, columns: dict[str, np.ndarray], feed: dict[str, str],
                  hand: Callable[[], torch.nn.Module], optimizer: Callable[[Any], torch.optim.Optimizer]):
-        from executor.api import validate
-        from executor.data import Prepared
-        from executor.training import make_backend
+        from nodecat.executor.build.run import validate
+        from nodecat.executor.training.data import Prepared
+        from nodecat.executor.training.session import make_backend
         self.name = name
         checked = validate(graph)
         inputs = {n.id: np.ascontiguousarray(columns[feed[n.id]]) for n in checked.inputs}
@@ -124,7 +124,7 @@ class Case:
 
 
 def _cases(quick: bool) -> list[Case]:
-    from executor.graph import Graph
+    from nodecat.executor.graph.document import Graph
     digits = dict(np.load(DEMO_DIR / "digits.npz"))
     cnn = Case("cnn", DEMO_DIR / "digits_cnn.json", digits, {"image": "images"}, _hand_cnn,
                lambda p: torch.optim.Adam(p, lr=0.01))

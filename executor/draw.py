@@ -14,8 +14,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from executor.graph import Graph, GraphNode
-from executor.shapes import NodeProfile, ShapeReport
+from nodecat.executor.graph.document import Graph, GraphNode
+from nodecat.executor.build.shapes import NodeProfile, ShapeReport
 
 FORMATS = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
 MAX_SVG_NODES = 2000  # a layered drawing this big is unreadable anyway; DOT and Mermaid have no limit

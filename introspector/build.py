@@ -5,15 +5,15 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
-from introspector import __version__
-from introspector.crawl import Progress, crawl
-from introspector.errors import CatalogError, Problem
-from introspector.jsonio import dumps, load_strict
-from introspector.libraries import load_profile
-from introspector.model import Catalog
-from introspector.overrides import OverridesFile, apply_overrides, load_overrides, stale_overrides
-from introspector.paths import committed_catalog, overrides_file, relative, user_cache_dir, catalog_filename
-from introspector.schemas import schema_problems
+from nodecat.introspector import __version__
+from nodecat.introspector.crawl import Progress, crawl
+from nodecat.introspector.errors import CatalogError, Problem
+from nodecat.introspector.jsonio import dumps, load_strict
+from nodecat.introspector.libraries import load_profile
+from nodecat.introspector.model import Catalog
+from nodecat.introspector.overrides import OverridesFile, apply_overrides, load_overrides, stale_overrides
+from nodecat.introspector.paths import committed_catalog, overrides_file, relative, user_cache_dir, catalog_filename
+from nodecat.introspector.schemas import schema_problems
 
 
 
@@ -101,7 +101,7 @@ def catalog_path_for(library: str, version: str | None = None) -> Path:
     cached = user_cache_dir() / catalog_filename(library, version)
     if cached.exists():
         return cached
-    from introspector.libraries import LIBRARIES
+    from nodecat.introspector.libraries import LIBRARIES
     if library not in LIBRARIES:
         raise CatalogError([Problem("no_catalog", f"no catalog for {library} {version}, and no crawler for {library} yet",
                                     relative(committed), hint="supported now: " + ", ".join(LIBRARIES))])

@@ -1,4 +1,5 @@
-"""The `nodecat` command line: a thin layer over the introspector's Python API.
+"""The `nodecat catalog` commands: a thin layer over the introspector's Python API (registered on the
+one `nodecat` group by nodecat.executor.cli.main).
 
 Exit codes: 0 success; 1 a check failed (catalog differs, validation found problems);
 2 bad usage or bad input (unreadable file, unknown node, missing catalog).
@@ -13,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from introspector.errors import CatalogError, Problem
+from nodecat.introspector.errors import CatalogError, Problem
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 LIBRARY_CHOICE = click.Choice(["torch", "keras"])
@@ -44,22 +45,16 @@ def _guarded(as_json: bool, action: Callable[[], Any]) -> Any:
 
 
 def _libraries(library: str | None) -> list[str]:
-    from introspector.libraries import LIBRARIES
+    from nodecat.introspector.libraries import LIBRARIES
     return list(LIBRARIES) if library in (None, "all") else [library]
 
 
 def _load(library: str):
-    from introspector.build import catalog_path_for, load_catalog
+    from nodecat.introspector.build import catalog_path_for, load_catalog
     return load_catalog(catalog_path_for(library))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="nodecat")
-def main() -> None:
-    """nodecat: node catalogs from deep-learning libraries, and graphs back into models."""
-
-
-@main.group()
+@click.group()
 def catalog() -> None:
     """Build, inspect, check and export node catalogs."""
 
@@ -67,13 +62,13 @@ def catalog() -> None:
 @catalog.command("build")
 @click.argument("library", type=click.Choice(["torch", "keras", "all"]), default="all")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when the committed catalog differs from a fresh build.")
-@click.option("--cache", is_flag=True, help="Write into the user cache instead of catalogs/ (for versions the project does not ship).")
+@click.option("--cache", is_flag=True, help="Write into the user cache instead of catalogs/ (for versions the project does not ship; a wheel install always writes there).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def build_cmd(library: str, check: bool, cache: bool, as_json: bool) -> None:
     """Crawl the installed LIBRARY and write catalogs/<library>-<version>.json."""
-    from introspector.build import build_catalog, catalog_text
-    from introspector.jsonio import write_atomic
-    from introspector.paths import catalog_filename, committed_catalog, relative, user_cache_dir
+    from nodecat.introspector.build import build_catalog, catalog_text
+    from nodecat.introspector.jsonio import write_atomic
+    from nodecat.introspector.paths import build_target, committed_catalog, relative
 
     report, failed = [], False
     for lib in _libraries(library):
@@ -86,8 +81,9 @@ def build_cmd(library: str, check: bool, cache: bool, as_json: bool) -> None:
                 return build_catalog(lib, progress)
         result = _guarded(as_json, run)
         text = catalog_text(result.catalog)
-        target = (user_cache_dir() / catalog_filename(lib, result.catalog.version)) if cache \
-            else committed_catalog(lib, result.catalog.version)
+        # --check compares with the committed (or shipped) catalog; a wheel never writes into site-packages
+        target = committed_catalog(lib, result.catalog.version) if check and not cache \
+            else build_target(lib, result.catalog.version, cache)
         for problem in result.stale:
             click.secho(f"warning: {problem}", fg="yellow", err=True)
         entry = {"library": lib, "version": result.catalog.version, "file": relative(target),
@@ -152,7 +148,7 @@ def show_cmd(node_id: str, library: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json(node.to_json())
         return
-    from introspector.show import format_node
+    from nodecat.introspector.show import format_node
     click.echo(format_node(node))
 
 
@@ -160,7 +156,7 @@ def show_cmd(node_id: str, library: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def validate_cmd(as_json: bool) -> None:
     """Schema-check catalogs and overrides; list stale overrides. Exit 1 if anything is wrong."""
-    from introspector.validate import validate_all
+    from nodecat.introspector.validate import validate_all
     problems, checked = validate_all()
     if as_json:
         _emit_json({"ok": not problems, "checked": checked, "problems": [p.to_json() for p in problems]})
@@ -178,7 +174,7 @@ def validate_cmd(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def stats_cmd(library: str, as_json: bool) -> None:
     """Coverage and typing numbers per library (counts stale overrides against the installed version)."""
-    from introspector.validate import library_stats
+    from nodecat.introspector.validate import library_stats
     result = {lib: _guarded(as_json, lambda lib=lib: library_stats(lib)) for lib in _libraries(library)}
     if as_json:
         _emit_json(result)
@@ -201,8 +197,8 @@ def stats_cmd(library: str, as_json: bool) -> None:
 def review_cmd(library: str, interactive: bool, as_json: bool, overrides_path: Path | None,
                catalog_path: Path | None) -> None:
     """List what still needs a human decision, most used first."""
-    from introspector.build import load_catalog
-    from introspector.review import review_items
+    from nodecat.introspector.build import load_catalog
+    from nodecat.introspector.review import review_items
     items = review_items(_guarded(as_json, lambda: load_catalog(catalog_path) if catalog_path else _load(library)))
     if not interactive:
         if as_json:
@@ -214,7 +210,7 @@ def review_cmd(library: str, interactive: bool, as_json: bool, overrides_path: P
                     click.echo(f"    {name}: {reason}")
             click.echo(f"{len(items)} node(s) need review")
         return
-    from introspector.interactive import run_review
+    from nodecat.introspector.interactive import run_review
     written = _guarded(False, lambda: run_review(library, items, overrides_path))
     click.echo(f"wrote {written} override entr{'y' if written == 1 else 'ies'}; "
                f"run `nodecat catalog build {library}` to apply them")
@@ -226,8 +222,8 @@ def review_cmd(library: str, interactive: bool, as_json: bool, overrides_path: P
 @click.option("--json", "as_json", is_flag=True)
 def diff_cmd(old: Path, new: Path, as_json: bool) -> None:
     """Nodes and arguments added, removed or changed between two catalog files."""
-    from introspector.build import load_catalog
-    from introspector.diff import diff_catalogs, format_diff
+    from nodecat.introspector.build import load_catalog
+    from nodecat.introspector.diff import diff_catalogs, format_diff
     result = _guarded(as_json, lambda: diff_catalogs(load_catalog(old), load_catalog(new)))
     if as_json:
         _emit_json(result)
@@ -244,9 +240,9 @@ def diff_cmd(old: Path, new: Path, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout).")
 def export_cmd(library: str, fmt: str, output: Path | None) -> None:
     """Write LIBRARY's catalog in another tool's format, or as a graph editor's node palette."""
-    from introspector.export_palette import PALETTE_FORMATS
-    from introspector.export_seed import seed_catalog
-    from introspector.jsonio import dumps, write_atomic
+    from nodecat.introspector.export_palette import PALETTE_FORMATS
+    from nodecat.introspector.export_seed import seed_catalog
+    from nodecat.introspector.jsonio import dumps, write_atomic
     export = {"seed": seed_catalog, **PALETTE_FORMATS}[fmt]
     text = dumps(export(_guarded(False, lambda: _load(library))))
     if output is None:

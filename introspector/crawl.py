@@ -5,9 +5,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable
 
-from introspector.describe import describe
-from introspector.model import Exclusion, Node
-from introspector.profile import Found, LibraryProfile
+from nodecat.introspector.describe import describe
+from nodecat.introspector.model import Exclusion, Node
+from nodecat.introspector.profile import Found, LibraryProfile
 
 Progress = Callable[[int, int, str], None]  # (done, total, current item)
 

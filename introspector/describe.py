@@ -12,11 +12,11 @@ import typing
 from dataclasses import dataclass, replace
 from typing import Any
 
-from introspector.docs import DocInfo, TextSignature, Unreadable, read_doc
-from introspector.model import Arg, InputPort, Node, OutputPort
-from introspector.profile import LibraryProfile
-from introspector.prose import from_prose
-from introspector.typemap import (NULL, Typing, any_of, enum_from_doc, from_annotation, from_default,
+from nodecat.introspector.docs import DocInfo, TextSignature, Unreadable, read_doc
+from nodecat.introspector.model import Arg, InputPort, Node, OutputPort
+from nodecat.introspector.profile import LibraryProfile
+from nodecat.introspector.prose import from_prose
+from nodecat.introspector.typemap import (NULL, Typing, any_of, enum_from_doc, from_annotation, from_default,
                                   from_doc_phrase, untyped)
 
 # Parameters that make no sense in a graph: the executor allocates outputs itself.

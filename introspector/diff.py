@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from introspector.model import Arg, Catalog, Node
+from nodecat.introspector.model import Arg, Catalog, Node
 
 _ARG_FIELDS = ("default", "schema", "required", "stage")
 

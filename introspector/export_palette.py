@@ -5,7 +5,7 @@ turns a node descriptor into editor-neutral *sockets* (slots an edge plugs into,
 matching type names) and *widgets* (a literal value edited on the node); two small renderers
 then spell that out in each editor's vocabulary. Output is deterministic: catalog order for
 slots and widgets, nodes keyed by id, and the caller writes JSON with sorted keys
-(`introspector.jsonio.dumps`). ComfyUI sorts nothing itself, so `input_order` keeps the order.
+(`nodecat.introspector.jsonio.dumps`). ComfyUI sorts nothing itself, so `input_order` keeps the order.
 
 Mapping (catalog -> ComfyUI input spec -> LiteGraph widget or slot):
 
@@ -81,8 +81,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from introspector.export_seed import seed_type
-from introspector.model import Arg, Catalog, InputPort, Node
+from nodecat.introspector.export_seed import seed_type
+from nodecat.introspector.model import Arg, Catalog, InputPort, Node
 
 JsonValue = Any
 

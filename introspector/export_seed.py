@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from introspector.model import Arg, Catalog, Node
+from nodecat.introspector.model import Arg, Catalog, Node
 
 _SEED_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "string", "null": "none"}
 _PORT_NAMES = {"tensor": "Tensor", "tensors": "Tensors", "tensor-pair": "TensorPair", "parameters": "Parameters",

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import click
 
-from introspector.overrides import load_overrides
-from introspector.paths import overrides_file
-from introspector.review import TYPE_CHOICES, ReviewItem, save_overrides, with_entry
+from nodecat.introspector.overrides import load_overrides
+from nodecat.introspector.paths import overrides_file
+from nodecat.introspector.review import TYPE_CHOICES, ReviewItem, save_overrides, with_entry
 
 _SKIP, _QUIT, _ENUM, _EXCLUDE = "skip", "quit", "enum", "exclude-node"
 

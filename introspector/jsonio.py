@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from introspector.errors import CatalogError, Problem, json_pointer
+from nodecat.introspector.errors import CatalogError, Problem, json_pointer
 
 
 def dumps(value: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from introspector.vocabulary import CATALOG_FORMAT, Kind, PortType, Review, Source, Stage
+from nodecat.introspector.vocabulary import CATALOG_FORMAT, Kind, PortType, Review, Source, Stage
 
 JsonValue = Any  # a value that round-trips through json (None, bool, int, float, str, list, dict)
 

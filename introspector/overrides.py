@@ -10,11 +10,11 @@ import jsonschema
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from introspector.errors import CatalogError, Problem
-from introspector.jsonio import load_strict
-from introspector.model import Exclusion, InputPort, Node, OutputPort
-from introspector.paths import relative
-from introspector.schemas import check_value, schema_problems
+from nodecat.introspector.errors import CatalogError, Problem
+from nodecat.introspector.jsonio import load_strict
+from nodecat.introspector.model import Exclusion, InputPort, Node, OutputPort
+from nodecat.introspector.paths import relative
+from nodecat.introspector.schemas import check_value, schema_problems
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class OverridesFile:
     entries: tuple[Override, ...]
 
     def to_json(self) -> dict[str, Any]:
-        from introspector.vocabulary import OVERRIDES_FORMAT
+        from nodecat.introspector.vocabulary import OVERRIDES_FORMAT
         return {"format": OVERRIDES_FORMAT, "library": self.library,
                 "overrides": [o.to_json() for o in self.entries]}
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
-from introspector.model import Exclusion, Node
-from introspector.typemap import LibraryTypes, Typing
+from nodecat.introspector.model import Exclusion, Node
+from nodecat.introspector.typemap import LibraryTypes, Typing
 
 
 @dataclass(frozen=True)

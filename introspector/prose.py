@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from introspector.typemap import (BOOLEAN, CALLABLE_REASON, INTEGER, NULL, NUMBER, STRING,
+from nodecat.introspector.typemap import (BOOLEAN, CALLABLE_REASON, INTEGER, NULL, NUMBER, STRING,
                                   LibraryTypes, Typing, any_of, untyped)
 
 Schema = dict[str, Any]

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from introspector.jsonio import dumps, write_atomic
-from introspector.model import Catalog, Node
-from introspector.overrides import Override, OverridesFile, parse_overrides
+from nodecat.introspector.jsonio import dumps, write_atomic
+from nodecat.introspector.model import Catalog, Node
+from nodecat.introspector.overrides import Override, OverridesFile, parse_overrides
 
 # The most used nodes, from the layer counts of the reference architectures (torch_ops.py
 # lists them); a node missing here ranks after all listed ones, then by id.

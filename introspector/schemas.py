@@ -9,8 +9,8 @@ import jsonschema
 import referencing.exceptions
 from referencing import Registry, Resource
 
-from introspector.errors import Problem, json_pointer
-from introspector.paths import SCHEMA_DIR
+from nodecat.introspector.errors import Problem, json_pointer
+from nodecat.introspector.paths import SCHEMA_DIR
 
 SCHEMA_NAMES = ("node", "catalog", "overrides", "graph")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from introspector.model import Node
+from nodecat.introspector.model import Node
 
 
 def _compact(value: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from introspector.model import Arg, Catalog
+from nodecat.introspector.model import Arg, Catalog
 
 
 def catalog_stats(catalog: Catalog, overrides_count: int, stale_count: int) -> dict[str, Any]:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from introspector.build import catalog_path_for, installed_version, load_catalog
-from introspector.crawl import crawl
-from introspector.errors import CatalogError, Problem
-from introspector.libraries import LIBRARIES, load_profile
-from introspector.model import Catalog
-from introspector.overrides import OverridesFile, load_overrides, stale_overrides
-from introspector.paths import CATALOG_DIR, OVERRIDES_DIR, overrides_file, relative
-from introspector.stats import catalog_stats
+from nodecat.introspector.build import catalog_path_for, installed_version, load_catalog
+from nodecat.introspector.crawl import crawl
+from nodecat.introspector.errors import CatalogError, Problem
+from nodecat.introspector.libraries import LIBRARIES, load_profile
+from nodecat.introspector.model import Catalog
+from nodecat.introspector.overrides import OverridesFile, load_overrides, stale_overrides
+from nodecat.introspector.paths import CATALOG_DIR, OVERRIDES_DIR, overrides_file, relative
+from nodecat.introspector.stats import catalog_stats
 
 
 def stale_for(library: str, overrides: OverridesFile) -> list[Problem]:

@@ -17,14 +17,14 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # as nodecat does; before anyth
 
 from click.testing import CliRunner, Result
 
-import introspector.build
+import nodecat.introspector.build
 from helpers import TORCH_VERSION
-from introspector.build import BuildResult, build_catalog, catalog_text
-from introspector.cli import main
-from introspector.crawl import CrawlResult, crawl
-from introspector.libraries import load_profile
-from introspector.model import Catalog
-from introspector.paths import committed_catalog
+from nodecat.introspector.build import BuildResult, build_catalog, catalog_text
+from nodecat.executor.cli.main import main
+from nodecat.introspector.crawl import CrawlResult, crawl
+from nodecat.introspector.libraries import load_profile
+from nodecat.introspector.model import Catalog
+from nodecat.introspector.paths import committed_catalog
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +113,6 @@ def use_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[di
     def install(document: dict[str, Any]) -> Path:
         path = tmp_path / "torch-under-test.json"
         path.write_text(json.dumps(document), encoding="utf-8")
-        monkeypatch.setattr(introspector.build, "catalog_path_for", lambda library, version=None: path)
+        monkeypatch.setattr(nodecat.introspector.build, "catalog_path_for", lambda library, version=None: path)
         return path
     return install

@@ -6,7 +6,7 @@ import importlib
 import inspect
 from typing import Any
 
-from introspector.build import installed_version
+from nodecat.introspector.build import installed_version
 
 TORCH_VERSION = installed_version("torch")  # without importing torch
 
@@ -52,7 +52,7 @@ def public_nn_module_classes() -> list[str]:
 
 def schema_validator(name: str):
     """A 2020-12 validator for catalogs/schema/<name>.schema.json, built here from the files alone
-    (not through introspector.schemas), with the sibling schemas registered for $ref."""
+    (not through nodecat.introspector.schemas), with the sibling schemas registered for $ref."""
     import json
     from pathlib import Path
 

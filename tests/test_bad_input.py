@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import node_index
-from introspector.build import load_catalog
-from introspector.errors import CatalogError, Problem
-from introspector.model import Catalog
-from introspector.overrides import OverridesFile, load_overrides
+from nodecat.introspector.build import load_catalog
+from nodecat.introspector.errors import CatalogError, Problem
+from nodecat.introspector.model import Catalog
+from nodecat.introspector.overrides import OverridesFile, load_overrides
 
 GOOD_ENTRY = {"target": "torch.nn.Dropout", "arg": "p", "set": {"schema": {"type": "number"}},
               "why": "dropout probability is a number"}

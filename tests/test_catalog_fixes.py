@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from helpers import TORCH_VERSION
 
-from executor import api
-from executor.errors import GraphError
-from executor.load import graph_from_document
-from executor.walk import bind_function_call
-from introspector.paths import committed_catalog
+from nodecat.executor import api
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.graph.load import graph_from_document
+from nodecat.executor.build.walk import bind_function_call
+from nodecat.introspector.paths import committed_catalog
 
 BATCH = 3
 
@@ -164,7 +164,7 @@ def test_varargs_with_keywords_still_take_literals_by_keyword() -> None:
 
 
 def test_einsum_exports_as_a_call_with_the_equation_first() -> None:
-    from executor.interop.export import python_source
+    from nodecat.executor.interop.export import python_source
     document = one_node("torch.einsum", {"equation": "bij,bjk->bik"}, {"a": [None, 2, 3], "b": [None, 3, 4]},
                         "operands")
     assert 'torch.einsum("bij,bjk->bik", [a, b])' in python_source(api.validate(graph_from_document(document)))

@@ -12,9 +12,9 @@ import jsonschema
 import keras
 import pytest
 
-from introspector.build import installed_version
-from introspector.model import Arg, Catalog, Node
-from introspector.paths import committed_catalog
+from nodecat.introspector.build import installed_version
+from nodecat.introspector.model import Arg, Catalog, Node
+from nodecat.introspector.paths import committed_catalog
 
 KERAS_3_15_LAYER_CLASSES = 163
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import public_nn_module_classes
-from introspector.build import build_catalog, catalog_text
-from introspector.model import Catalog
+from nodecat.introspector.build import build_catalog, catalog_text
+from nodecat.introspector.model import Catalog
 
 TORCH_2_13_NN_MODULES = 163
 

@@ -17,10 +17,10 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from executor.checkpoint import (Checkpoint, decode_state, encode_state, latest_checkpoint,
+from nodecat.executor.training.checkpoint import (Checkpoint, decode_state, encode_state, latest_checkpoint,
                                  save_checkpoint)
-from executor.errors import GraphError
-from introspector.jsonio import dumps, parse_strict
+from nodecat.executor.graph.errors import GraphError
+from nodecat.introspector.jsonio import dumps, parse_strict
 
 
 # ------------------------------------------------------------------------------------- helpers

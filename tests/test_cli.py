@@ -2,7 +2,7 @@
 
 Commands read the committed catalog of the installed torch unless a test hands them another
 catalog file (written to tmp_path): through `--catalog` where the command has it, otherwise by
-pointing `introspector.build.catalog_path_for` at the file.
+pointing `nodecat.introspector.build.catalog_path_for` at the file.
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-import introspector.build
+import nodecat.introspector.build
 from helpers import make_untyped, node_index, schema_validator
-from introspector.cli import main
-from introspector.overrides import load_overrides
-from introspector.review import TYPE_CHOICES
+from nodecat.executor.cli.main import main
+from nodecat.introspector.overrides import load_overrides
+from nodecat.introspector.review import TYPE_CHOICES
 
 SUBCOMMANDS = ["build", "list", "show", "validate", "stats", "review", "diff", "export"]
 
@@ -284,7 +284,7 @@ def test_interactive_review_keeps_existing_entries(tmp_path: Path, invoke, revie
 @pytest.fixture
 def unknown_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Pretend torch 9.9.9 is installed, with an empty user cache."""
-    monkeypatch.setattr(introspector.build, "installed_version", lambda library: "9.9.9")
+    monkeypatch.setattr(nodecat.introspector.build, "installed_version", lambda library: "9.9.9")
     monkeypatch.setenv("NODECAT_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
 

@@ -5,7 +5,7 @@ overrides file), so the diff against the committed 3.15.1 catalog shows library 
 Re-record it after a generator change that alters catalog content:
 
     pip install --no-deps --target /tmp/k313 keras==3.13.2
-    KERAS_BACKEND=torch PYTHONPATH=/tmp/k313 python -c "from introspector.build import build_catalog, \
+    KERAS_BACKEND=torch PYTHONPATH=/tmp/k313 python -c "from nodecat.introspector.build import build_catalog, \
 catalog_text; print(catalog_text(build_catalog('keras').catalog), end='')" | gzip -9 -n > tests/data/keras-3.13.2.json.gz
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from introspector.build import installed_version
-from introspector.paths import committed_catalog
+from nodecat.introspector.build import installed_version
+from nodecat.introspector.paths import committed_catalog
 
 RECORDED_OLDER = Path(__file__).resolve().parent / "data" / "keras-3.13.2.json.gz"
 

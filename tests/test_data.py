@@ -1,4 +1,4 @@
-"""Training data (executor.data): reading .npz/.npy/.csv columns safely, shaping them for inputs, splitting rows.
+"""Training data (nodecat.executor.training.data): reading .npz/.npy/.csv columns safely, shaping them for inputs, splitting rows.
 
 Every file is real, written under tmp_path, and the test changes into tmp_path so that the current
 directory is one of the data roots, as it is for `nodecat train`.
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from executor import data
-from executor.data import (DEMO_DIR, InputUse, Table, TargetUse, data_roots, epoch_order, inside_roots,
+from nodecat.executor.training import data
+from nodecat.executor.training.data import (DEMO_DIR, InputUse, Table, TargetUse, data_roots, epoch_order, inside_roots,
                            parse_data_option, prepare, read_table, split_rows)
-from executor.errors import GraphError, GraphProblem
+from nodecat.executor.graph.errors import GraphError, GraphProblem
 
 POINTER = "/train/data"
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from introspector.docs import Unreadable, read_doc, text_signatures
+from nodecat.introspector.docs import Unreadable, read_doc, text_signatures
 
 P = inspect.Parameter
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from executor.draw import MAX_SVG_NODES, format_for, render
-from executor.graph import Graph
-from executor.load import graph_from_document, load_graph
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.graph.load import graph_from_document, load_graph
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -90,8 +90,8 @@ def test_arg_edge_is_dashed_and_named() -> None:
 
 
 def test_shapes_label_edges_and_params_nodes() -> None:
-    from executor.shapes import infer_shapes
-    from executor.validate import check_graph
+    from nodecat.executor.build.shapes import infer_shapes
+    from nodecat.executor.graph.validate import check_graph
 
     graph = load_graph(EXAMPLES / "mlp.json")
     shapes = infer_shapes(check_graph(graph), batch=32)

@@ -24,10 +24,10 @@ import torch  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from safetensors.numpy import load_file, save_file  # noqa: E402
 
-from executor import api  # noqa: E402
-from executor.cli import main  # noqa: E402
-from executor.shapes import infer_shapes  # noqa: E402
-from executor.weights import keras_weight_name, load_weights, save_weights  # noqa: E402
+from nodecat.executor import api  # noqa: E402
+from nodecat.executor.cli.main import main  # noqa: E402
+from nodecat.executor.build.shapes import infer_shapes  # noqa: E402
+from nodecat.executor.build.weights import keras_weight_name, load_weights, save_weights  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))

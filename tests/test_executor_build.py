@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from executor import api
-from executor.devices import parse_bytes, pick_device
-from executor.errors import GraphError
-from executor.load import graph_from_document
-from executor.shapes import infer_shapes
+from nodecat.executor import api
+from nodecat.executor.build.devices import parse_bytes, pick_device
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.graph.load import graph_from_document
+from nodecat.executor.build.shapes import infer_shapes
 
 MLP = json.loads(open("examples/mlp.json", encoding="utf-8").read())
 
@@ -226,7 +226,7 @@ def test_budget_is_configurable():
 
 
 def test_weights_round_trip_and_are_checked(tmp_path):
-    from executor.weights import load_weights, save_weights
+    from nodecat.executor.build.weights import load_weights, save_weights
     checked = api.validate(graph_from_document(MLP))
     module = api.build(checked, device="cpu")
     path = tmp_path / "w.safetensors"
@@ -248,7 +248,7 @@ def test_weights_round_trip_and_are_checked(tmp_path):
 def test_keras_graph_builds_a_functional_model_and_weights_round_trip(tmp_path):
     import keras
 
-    from executor.weights import save_weights
+    from nodecat.executor.build.weights import save_weights
     checked = api.validate("examples/keras_merge.json")
     assert checked.backend == "keras"
     model = api.build(checked, device="cpu")
@@ -301,7 +301,7 @@ def test_run_never_changes_the_callers_arrays():
 def test_a_torch_graph_does_not_import_keras():
     import subprocess
     import sys
-    code = ("import sys, numpy as np; from executor import api; "
+    code = ("import sys, numpy as np; from nodecat.executor import api; "
             "api.run('examples/mlp.json', {'x': np.ones((1, 64), 'float32')}, device='cpu'); "
             "print('keras' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

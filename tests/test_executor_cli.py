@@ -7,7 +7,7 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from executor.cli import main
+from nodecat.executor.cli.main import main
 
 MLP = json.loads(open("examples/mlp.json", encoding="utf-8").read())
 

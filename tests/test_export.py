@@ -2,7 +2,7 @@
 what the executor computes.
 
 Every example graph is exported with random (seeded) weights, so biases, batch-norm statistics and
-layer-norm scales all matter, and compared with `executor.api.run` on the same weights. Generated
+layer-norm scales all matter, and compared with `nodecat.executor.build.run.run` on the same weights. Generated
 Python must pass `ruff check` with ruff's default rules (`--isolated`: no project configuration).
 Built artefacts are shared per module, so the ONNX exports (about 2 s each) run once.
 """
@@ -30,10 +30,10 @@ from safetensors.numpy import save_file  # noqa: E402
 from safetensors.torch import load_file as load_torch_file  # noqa: E402
 from test_examples import make_inputs, random_weights, weight_specs  # noqa: E402
 
-from executor import api  # noqa: E402
-from executor.cli import main  # noqa: E402
-from executor.errors import GraphError  # noqa: E402
-from executor.interop.export import ExportNote, export_graph, python_source  # noqa: E402
+from nodecat.executor import api  # noqa: E402
+from nodecat.executor.cli.main import main  # noqa: E402
+from nodecat.executor.graph.errors import GraphError  # noqa: E402
+from nodecat.executor.interop.export import ExportNote, export_graph, python_source  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
@@ -313,7 +313,7 @@ def test_onnx_falls_back_to_the_torchscript_exporter(tmp_path: Path, monkeypatch
                                                      case: Callable[[str], Case]) -> None:
     import onnxruntime
 
-    from executor.interop import export_files
+    from nodecat.executor.interop import export_files
 
     def refuse(checked: Any, module: Any, target: Path) -> None:
         target.write_bytes(b"half a model")
@@ -383,7 +383,7 @@ def test_cli_torch_with_weights_writes_source_and_state_dict(tmp_path: Path, cas
 
 
 def test_cli_reports_the_fallback_exporter_as_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from executor.interop import export_files
+    from nodecat.executor.interop import export_files
 
     def refuse(checked: Any, module: Any, target: Path) -> None:
         raise RuntimeError("torch.export cannot trace this")

@@ -25,13 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executor.catalogs import installed_version
-from executor.errors import GraphError, GraphProblem
-from executor.graph import Graph
-from executor.load import graph_from_document, parse_graph
-from executor.validate import CheckedGraph, check_graph
-from executor.vocabulary import ERROR_CODES, MAX_NESTING, RESERVED_IDS
-from introspector.jsonio import parse_strict
+from nodecat.executor.graph.catalogs import installed_version
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.graph.load import graph_from_document, parse_graph
+from nodecat.executor.graph.validate import CheckedGraph, check_graph
+from nodecat.executor.graph.vocabulary import ERROR_CODES, MAX_NESTING, RESERVED_IDS
+from nodecat.introspector.jsonio import parse_strict
 
 ROOT = Path(__file__).resolve().parents[1]
 MLP_TEXT = (ROOT / "examples" / "mlp.json").read_text(encoding="utf-8")
@@ -497,8 +497,8 @@ def test_fuzz_sources_are_meaningful() -> None:
 # == the fast structure check agrees with jsonschema =============================================
 
 def _agrees(document: Any) -> None:
-    from executor.structure import satisfies_graph_schema
-    from introspector.schemas import schema_problems
+    from nodecat.executor.graph.structure import satisfies_graph_schema
+    from nodecat.introspector.schemas import schema_problems
     if _depth(document) > MAX_NESTING:
         return  # refused before either check runs
     assert satisfies_graph_schema(document) == (schema_problems("graph", document) == []), document

@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 
-import executor.catalogs
-import executor.load
-import executor.validate
-from executor.catalogs import installed_version
-from executor.errors import GraphError, GraphProblem
-from executor.graph import Graph
-from executor.load import graph_from_document, load_graph, parse_graph
-from executor.validate import CheckedGraph, check_graph
-from executor.vocabulary import ERROR_CODES, GRAPH_FORMAT, MAX_NESTING, RESERVED_IDS
-from introspector.jsonio import parse_strict
+import nodecat.executor.graph.catalogs
+import nodecat.executor.graph.load
+import nodecat.executor.graph.validate
+from nodecat.executor.graph.catalogs import installed_version
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.graph.load import graph_from_document, load_graph, parse_graph
+from nodecat.executor.graph.validate import CheckedGraph, check_graph
+from nodecat.executor.graph.vocabulary import ERROR_CODES, GRAPH_FORMAT, MAX_NESTING, RESERVED_IDS
+from nodecat.introspector.jsonio import parse_strict
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -131,7 +131,7 @@ def test_a_directory_is_file_not_found(tmp_path: Path) -> None:
 
 
 def test_too_large_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(executor.load, "MAX_GRAPH_BYTES", 100)
+    monkeypatch.setattr(nodecat.executor.graph.load, "MAX_GRAPH_BYTES", 100)
     with pytest.raises(GraphError) as caught:
         load_graph(MLP)  # refused from its size on disk, before it is read
     (problem,) = caught.value.problems
@@ -142,7 +142,7 @@ def test_too_large_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes", "text"])
 def test_too_large_in_memory(monkeypatch: pytest.MonkeyPatch, as_bytes: bool) -> None:
-    monkeypatch.setattr(executor.load, "MAX_GRAPH_BYTES", 100)
+    monkeypatch.setattr(nodecat.executor.graph.load, "MAX_GRAPH_BYTES", 100)
     text = MLP.read_text(encoding="utf-8")
     with pytest.raises(GraphError) as caught:
         parse_graph(text.encode() if as_bytes else text)
@@ -152,7 +152,7 @@ def test_too_large_in_memory(monkeypatch: pytest.MonkeyPatch, as_bytes: bool) ->
 
 def test_at_the_size_limit_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = MLP.read_bytes()
-    monkeypatch.setattr(executor.load, "MAX_GRAPH_BYTES", len(raw))
+    monkeypatch.setattr(nodecat.executor.graph.load, "MAX_GRAPH_BYTES", len(raw))
     assert check_graph(parse_graph(raw)).graph.name == "mlp"
     assert check_graph(load_graph(MLP)).graph.name == "mlp"
 
@@ -345,7 +345,7 @@ def test_version_mismatch_still_checks_the_graph() -> None:
 
 
 def test_unknown_library(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor.catalogs, "installed_version", lambda library: None)
+    monkeypatch.setattr(nodecat.executor.graph.catalogs, "installed_version", lambda library: None)
     problems = problems_of(mlp_doc())
     first = problems[0]
     assert first.code == "unknown_library"
@@ -355,7 +355,7 @@ def test_unknown_library(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor.catalogs, "installed_version", lambda library: "0.0.1")
+    monkeypatch.setattr(nodecat.executor.graph.catalogs, "installed_version", lambda library: "0.0.1")
     document = mlp_doc()
     document["catalogs"]["torch"] = "0.0.1"
     problems = problems_of(document)
@@ -540,7 +540,7 @@ def test_arg_set_twice() -> None:
 
 
 def test_too_many_elements(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor.validate, "MAX_CONSTANT_ELEMENTS", 5)
+    monkeypatch.setattr(nodecat.executor.graph.validate, "MAX_CONSTANT_ELEMENTS", 5)
     document = graph([inp(), node("k", "constant", value=[[1, 2], [3, 4], [5, 6]])],
                      outputs=[{"name": "y", "node": "k"}])
     problem = the(problems_of(document), "too_many_elements")
@@ -549,7 +549,7 @@ def test_too_many_elements(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_constant_at_the_element_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor.validate, "MAX_CONSTANT_ELEMENTS", 6)
+    monkeypatch.setattr(nodecat.executor.graph.validate, "MAX_CONSTANT_ELEMENTS", 6)
     document = graph([inp(), node("k", "constant", value=[[1, 2], [3, 4], [5, 6]])],
                      outputs=[{"name": "y", "node": "k"}])
     assert check_graph(graph_from_document(document)).node("k").args["value"][2] == [5, 6]
@@ -837,7 +837,7 @@ def _descriptor(op: str = "torch.nn.Linear") -> Any:
 
 def test_resolve_unaltered_descriptor() -> None:
     import torch
-    from executor.resolve import resolve
+    from nodecat.executor.build.resolve import resolve
     assert resolve(_descriptor()) is torch.nn.Linear
     assert resolve(_descriptor("torch.nn.ReLU")) is torch.nn.ReLU
 
@@ -855,7 +855,7 @@ def test_resolve_unaltered_descriptor() -> None:
 def test_identity_mismatch(change: dict[str, str]) -> None:
     import sys
 
-    from executor.resolve import resolve
+    from nodecat.executor.build.resolve import resolve
     had_smtplib = "smtplib" in sys.modules
     descriptor = dataclasses.replace(_descriptor(), **change)
     with pytest.raises(GraphError) as caught:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from executor.errors import GraphError
-from executor.history import plot_history, plot_panels, read_history, write_history
-from executor.progress import EpochProgress, format_numbers
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.training.history import plot_history, plot_panels, read_history, write_history
+from nodecat.executor.training.progress import EpochProgress, format_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -140,11 +140,11 @@ def test_modules_import_without_torch_matplotlib_or_pyplot_state() -> None:
     """Executor modules import fast; plotting uses Figure directly, never pyplot's global figures."""
     script = (
         "import sys, math\n"
-        "import executor.checkpoint, executor.history, executor.progress\n"
+        "import nodecat.executor.training.checkpoint, nodecat.executor.training.history, nodecat.executor.training.progress\n"
         "heavy = [m for m in ('torch', 'matplotlib', 'click', 'safetensors') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "import tempfile, pathlib\n"
-        "executor.history.plot_history([{'epoch': 1, 'loss': 1.0}], pathlib.Path(tempfile.mkdtemp()) / 'p.png')\n"
+        "nodecat.executor.training.history.plot_history([{'epoch': 1, 'loss': 1.0}], pathlib.Path(tempfile.mkdtemp()) / 'p.png')\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -189,7 +189,7 @@ def test_progress_goes_to_stderr_by_default(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_progress_on_a_terminal_redraws_at_most_ten_times_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    import executor.progress as progress_module
+    import nodecat.executor.training.progress as progress_module
     clock = [0.0]
     monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
     stream = FakeTerminal()

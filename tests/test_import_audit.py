@@ -40,10 +40,10 @@ marker, result_path, watched, hostile = sys.argv[1], sys.argv[2], json.loads(sys
 
 import numpy as np
 import torch, keras  # what a build imports anyway: their imports are not what this test is about
-import executor.api as api
-from executor.errors import GraphError
-from executor.load import load_graph, graph_from_document
-from executor.catalogs import installed_version
+import nodecat.executor.build.run as api
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.graph.load import load_graph, graph_from_document
+from nodecat.executor.graph.catalogs import installed_version
 
 
 def fake_system(command):
@@ -68,7 +68,7 @@ api.validate(graph_from_document({"format": "nodecat-graph/1", "catalogs": BOTH,
                                   "nodes": [{"id": "x", "op": "input", "args": {"shape": [1]}}],
                                   "outputs": [{"name": "y", "node": "x"}]}))
 result = {"absent_before": {m: m not in sys.modules for m in watched},
-          "torch_build_imported_before": "executor.torch_build" in sys.modules, "graphs": {}}
+          "torch_build_imported_before": "nodecat.executor.build.torch_build" in sys.modules, "graphs": {}}
 sys.addaudithook(hook)  # after the catalogs are loaded: from here on, validation has nothing left to import
 
 
@@ -117,7 +117,7 @@ for index, op in enumerate(hostile):
 attempt("all-ops", graph([x_input([None, 4])] + [{"id": f"bad{i}", "op": op} for i, op in enumerate(hostile)],
                          [into(f"bad{i}") for i in range(len(hostile))], "bad0"))
 
-# 2. the positive control: a real graph validates, builds (importing executor.torch_build) and runs
+# 2. the positive control: a real graph validates, builds (importing nodecat.executor.build.torch_build) and runs
 attempt("control:mlp", path="examples/mlp.json")
 
 # 3. hostile strings in argument values that validation accepts (free-form strings): built and run
@@ -231,13 +231,13 @@ def test_positive_control_hook_sees_first_imports(audit: dict[str, Any]) -> None
     """The hook is live: the control build's first import of the torch builder is recorded, and so is the
     harness's own `import smtplib` at the end."""
     assert audit["torch_build_imported_before"] is False
-    assert "executor.torch_build" in {e[2] for e in _events(audit, "control:mlp", "import")}
+    assert "nodecat.executor.build.torch_build" in {e[2] for e in _events(audit, "control:mlp", "import")}
     assert ["control:import", "import", "smtplib"] in audit["events"]
 
 
 TORCH_ONLY_SCRIPT = r'''
 import json, sys
-import executor.api as api
+import nodecat.executor.build.run as api
 import torch
 model = api.build("examples/mlp.json", device="cpu")
 print(json.dumps({"module": isinstance(model, torch.fx.GraphModule), "keras_imported": "keras" in sys.modules}))

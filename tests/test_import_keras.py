@@ -27,13 +27,13 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras
 from safetensors.numpy import save_file
 
-from executor import api
-from executor.errors import GraphError
-from executor.interop.imported import ImportResult
-from executor.interop.keras_import import import_keras, import_keras_file
-from executor.interop.target import load_factory
-from executor.load import parse_graph
-from executor.weights import keras_weight_name
+from nodecat.executor import api
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.interop.imported import ImportResult
+from nodecat.executor.interop.keras_import import import_keras, import_keras_file
+from nodecat.executor.interop.target import load_factory
+from nodecat.executor.graph.load import parse_graph
+from nodecat.executor.build.weights import keras_weight_name
 
 ZOO = Path(__file__).resolve().parents[1] / "examples" / "models" / "keras_zoo.py"
 MODELS = ["mobilenet_small", "resnet50_small", "two_tower", "bilstm_tagger", "sequential_mlp"]

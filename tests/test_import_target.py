@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from executor.errors import GraphError
-from executor.interop.imported import GraphBuilder, node_id_for, output_names
-from executor.interop.importer import default_weights_path, import_model
-from executor.interop.target import InputSpec, call_factory, is_keras_file, load_factory, parse_input_spec, parse_input_specs
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.interop.imported import GraphBuilder, node_id_for, output_names
+from nodecat.executor.interop.importer import default_weights_path, import_model
+from nodecat.executor.interop.target import InputSpec, call_factory, is_keras_file, load_factory, parse_input_spec, parse_input_specs
 
 
 def _code(call) -> str:

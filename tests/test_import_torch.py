@@ -20,12 +20,12 @@ import torch.nn as nn
 from helpers import TORCH_VERSION
 from safetensors.numpy import save_file
 
-from executor import api
-from executor.errors import GraphError
-from executor.interop.imported import ImportResult
-from executor.interop.target import InputSpec, load_factory, parse_input_specs
-from executor.interop.torch_import import import_torch
-from executor.load import parse_graph
+from nodecat.executor import api
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.interop.imported import ImportResult
+from nodecat.executor.interop.target import InputSpec, load_factory, parse_input_specs
+from nodecat.executor.interop.torch_import import import_torch
+from nodecat.executor.graph.load import parse_graph
 
 ZOO = Path(__file__).resolve().parent.parent / "examples" / "models" / "torch_zoo.py"
 MAPPABLE = ("resnet18_cifar", "mobilenet_v2_small", "lstm_classifier", "gru_tagger", "transformer_encoder")

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-BUILD = "import sys; from introspector.build import build_catalog, catalog_text; " \
+BUILD = "import sys; from nodecat.introspector.build import build_catalog, catalog_text; " \
         "sys.stdout.write(catalog_text(build_catalog('keras').catalog))"
 
 
@@ -41,7 +41,7 @@ def test_catalog_is_the_same_on_another_backend(backend: str, keras_text: str) -
 
 
 def test_nodecat_chooses_torch_unless_the_user_chose() -> None:
-    code = "import os; from introspector.libraries import load_profile; load_profile('keras'); " \
+    code = "import os; from nodecat.introspector.libraries import load_profile; load_profile('keras'); " \
            "import keras; print(keras.backend.backend())"
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from helpers import resolve_origin, resolve_path
-from introspector.libraries.probe_values import as_call_value
+from nodecat.introspector.libraries.probe_values import as_call_value
 
 WORKING_SHARE = 0.90
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-import introspector.paths
-import introspector.validate
+import nodecat.introspector.paths
+import nodecat.introspector.validate
 from helpers import TORCH_VERSION
-from introspector.build import BuildResult, build_catalog
-from introspector.crawl import CrawlResult
-from introspector.model import Node
-from introspector.overrides import OverridesFile, apply_overrides, parse_overrides, stale_overrides
-from introspector.paths import relative
+from nodecat.introspector.build import BuildResult, build_catalog
+from nodecat.introspector.crawl import CrawlResult
+from nodecat.introspector.model import Node
+from nodecat.introspector.overrides import OverridesFile, apply_overrides, parse_overrides, stale_overrides
+from nodecat.introspector.paths import relative
 
 DROPOUT_RANGE = {"type": "number", "minimum": 0, "maximum": 1}
 
@@ -251,8 +251,8 @@ def test_validate_exits_1_and_names_stale_entries(tmp_path: Path, monkeypatch: p
     overrides_dir = tmp_path / "overrides"
     overrides_dir.mkdir()
     path = write_overrides(overrides_dir / "torch.json", *_stale_file(auto_crawl))
-    monkeypatch.setattr(introspector.validate, "OVERRIDES_DIR", overrides_dir)
-    monkeypatch.setattr(introspector.validate, "CATALOG_DIR", tmp_path / "no-catalogs")
+    monkeypatch.setattr(nodecat.introspector.validate, "OVERRIDES_DIR", overrides_dir)
+    monkeypatch.setattr(nodecat.introspector.validate, "CATALOG_DIR", tmp_path / "no-catalogs")
 
     result = invoke("catalog", "validate", "--json")
     assert result.exit_code == 1, result.output
@@ -273,7 +273,7 @@ def test_validate_exits_1_and_names_stale_entries(tmp_path: Path, monkeypatch: p
 def test_stats_count_stale_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, invoke,
                                      auto_crawl: CrawlResult) -> None:
     write_overrides(tmp_path / "torch.json", *_stale_file(auto_crawl))
-    monkeypatch.setattr(introspector.paths, "OVERRIDES_DIR", tmp_path)
+    monkeypatch.setattr(nodecat.introspector.paths, "OVERRIDES_DIR", tmp_path)
     result = invoke("catalog", "stats", "torch", "--json")
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)["torch"]

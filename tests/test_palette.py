@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from helpers import make_untyped
-from introspector.build import catalog_path_for, load_catalog
-from introspector.export_palette import (FLOAT_LIMIT, INSTANCE_OUTPUT, INT_LIMIT, NONE_CHOICE, VARIADIC_SLOTS,
+from nodecat.introspector.build import catalog_path_for, load_catalog
+from nodecat.introspector.export_palette import (FLOAT_LIMIT, INSTANCE_OUTPUT, INT_LIMIT, NONE_CHOICE, VARIADIC_SLOTS,
                                          Socket, Widget, comfyui_node, comfyui_object_info, float_step,
                                          litegraph_node, litegraph_palette, palette_node)
-from introspector.jsonio import dumps
-from introspector.model import Arg, Catalog, InputPort, Node, OutputPort
+from nodecat.introspector.jsonio import dumps
+from nodecat.introspector.model import Arg, Catalog, InputPort, Node, OutputPort
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 LOADER = JS_DIR / "load_palette.mjs"

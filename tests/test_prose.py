@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from introspector.prose import MAPPING_REASON, PATH_REASON, from_prose
-from introspector.typemap import CALLABLE_REASON, LibraryTypes
+from nodecat.introspector.prose import MAPPING_REASON, PATH_REASON, from_prose
+from nodecat.introspector.typemap import CALLABLE_REASON, LibraryTypes
 
 INTEGER = {"type": "integer"}
 NUMBER = {"type": "number"}

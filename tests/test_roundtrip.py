@@ -16,9 +16,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from executor import api
-from executor.cli import main
-from executor.interop.target import call_factory, load_factory, parse_input_specs
+from nodecat.executor import api
+from nodecat.executor.cli.main import main
+from nodecat.executor.interop.target import call_factory, load_factory, parse_input_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "examples" / "models"

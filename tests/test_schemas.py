@@ -2,7 +2,7 @@
 and the committed catalog and overrides files valid against them.
 
 Validators are built here from the schema files alone (helpers.schema_validator), so these tests
-do not trust introspector.schemas to check itself.
+do not trust nodecat.introspector.schemas to check itself.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 
 from helpers import schema_validator
-from introspector import vocabulary
-from introspector.paths import OVERRIDES_DIR, SCHEMA_DIR
+from nodecat.introspector import vocabulary
+from nodecat.introspector.paths import OVERRIDES_DIR, SCHEMA_DIR
 
 NAMES = ["node", "catalog", "overrides", "graph"]
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"

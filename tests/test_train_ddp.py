@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from executor import distributed
-from executor.distributed import run_workers, torchrun_context, train_under_torchrun
-from executor.errors import GraphError
-from executor.graph import Graph
-from executor.training import TrainOptions, TrainReport, train
+from nodecat.executor.training import distributed
+from nodecat.executor.training.distributed import run_workers, torchrun_context, train_under_torchrun
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.training.session import TrainOptions, TrainReport
+from nodecat.executor.training.launch import train
 
 DIGITS = Path(__file__).resolve().parents[1] / "executor" / "demo" / "digits.npz"
 BATCH = 45  # odd: every global batch splits unevenly (23 + 22 rows), which the loss scaling must undo
@@ -201,10 +202,10 @@ def _as_torchrun(rank: int, world: int, results: Any, port: int, graph: str, out
     Every file this process writes (checkpoint, history and plot per epoch; the weights) is logged."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), OMP_NUM_THREADS="1")
-    import executor.training
-    import executor.weights
+    import nodecat.executor.training.session
+    import nodecat.executor.build.weights
     log = out.parent / f"{out.name}-writes-{rank}.txt"
-    write_epoch, save_weights = executor.training._write_epoch, executor.weights.save_weights
+    write_epoch, save_weights = nodecat.executor.training.session._write_epoch, nodecat.executor.build.weights.save_weights
 
     def logged_write_epoch(*args: Any) -> None:
         with log.open("a") as f:
@@ -216,8 +217,8 @@ def _as_torchrun(rank: int, world: int, results: Any, port: int, graph: str, out
             f.write("weights\n")
         return save_weights(*args, **kw)
 
-    executor.training._write_epoch = logged_write_epoch  # type: ignore[assignment]
-    executor.weights.save_weights = logged_save_weights  # type: ignore[assignment]
+    nodecat.executor.training.session._write_epoch = logged_write_epoch  # type: ignore[assignment]
+    nodecat.executor.build.weights.save_weights = logged_save_weights  # type: ignore[assignment]
     distributed._report_to(results, rank, lambda: train_under_torchrun(graph, options(out)))
 
 

@@ -1,4 +1,4 @@
-"""Training Keras graphs (executor.keras_train): model.fit per epoch, driven by executor.training.
+"""Training Keras graphs (nodecat.executor.training.keras_loop): model.fit per epoch, driven by nodecat.executor.training.session.
 
 The graphs here are small Keras MLPs on the 8x8 digits that ship with nodecat. Each test names the
 behaviour it checks: the run's files and history, accuracy, agreement with a hand-written
@@ -23,10 +23,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
-from executor import api  # noqa: E402
-from executor.data import DEMO_DIR, epoch_order, split_rows  # noqa: E402
-from executor.errors import GraphError  # noqa: E402
-from executor.training import TrainOptions, evaluate, seed_everything, train  # noqa: E402
+from nodecat.executor import api  # noqa: E402
+from nodecat.executor.training.data import DEMO_DIR, epoch_order, split_rows  # noqa: E402
+from nodecat.executor.graph.errors import GraphError  # noqa: E402
+from nodecat.executor.training.session import TrainOptions, evaluate, seed_everything
+from nodecat.executor.training.launch import train  # noqa: E402
 
 DIGITS = DEMO_DIR / "digits.npz"
 STEPS = math.ceil(round(1797 * 0.8) / 32)  # batches per epoch: 1438 training rows in batches of 32
@@ -232,8 +233,8 @@ def test_resume_continues_with_identical_weights(tmp_path: Path) -> None:
 
 
 def test_restore_refuses_a_checkpoint_of_another_shape(tmp_path: Path) -> None:
-    from executor.keras_train import KerasTrainer
-    from executor.training import prepare_data
+    from nodecat.executor.training.keras_loop import KerasTrainer
+    from nodecat.executor.training.session import prepare_data
 
     def trainer(units: int) -> KerasTrainer:
         document = digits_graph()
@@ -254,7 +255,7 @@ def test_restore_refuses_a_checkpoint_of_another_shape(tmp_path: Path) -> None:
 
 # -- progress and failures -----------------------------------------------------------------------
 def test_progress_bar_advances_to_the_epoch_step_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import executor.progress
+    import nodecat.executor.training.progress
 
     bars: list[Any] = []
 
@@ -272,7 +273,7 @@ def test_progress_bar_advances_to_the_epoch_step_count(tmp_path: Path, monkeypat
         def update(self, steps: int, loss: float, metrics: dict[str, float], samples_per_second: float) -> None:
             self.updates.append((steps, loss, dict(metrics), samples_per_second))
 
-    monkeypatch.setattr(executor.progress, "EpochProgress", Recorder)
+    monkeypatch.setattr(nodecat.executor.training.progress, "EpochProgress", Recorder)
     path = write(digits_graph(epochs=1), tmp_path)
     report = train(path, TrainOptions(out_dir=tmp_path / "out", progress=True, device="cpu"))
     (bar,) = bars
@@ -300,8 +301,8 @@ def test_a_loss_that_is_not_finite_stops_with_epoch_and_step(tmp_path: Path) -> 
     assert "learning rate" in problem.hint
     assert not (tmp_path / "out" / "checkpoints").exists()  # no epoch finished
 
-    from executor.keras_train import KerasTrainer
-    from executor.training import prepare_data
+    from nodecat.executor.training.keras_loop import KerasTrainer
+    from nodecat.executor.training.session import prepare_data
     checked = api.validate(path)
     trainer = KerasTrainer(checked, prepare_data(checked, path, TrainOptions(out_dir=tmp_path)), "cpu", False)
     seed_everything(0)
@@ -371,7 +372,7 @@ def test_a_metric_on_another_output_or_column_is_unsupported(tmp_path: Path) -> 
 
 def test_a_literal_learning_rate_is_valid_and_used(tmp_path: Path) -> None:
     """learning_rate takes a number or a schedule: a number needs no edge, and it is the rate trained with."""
-    from executor.api import validate
+    from nodecat.executor.build.run import validate
     document = digits_graph(epochs=1, optimizer={"op": "keras.optimizers.Adam", "args": {"learning_rate": 0.003}})
     del document["train"]["schedule"]
     checked = validate(write(document, tmp_path))

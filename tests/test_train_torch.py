@@ -17,10 +17,11 @@ import torch
 from click.testing import CliRunner
 from safetensors.numpy import load_file
 
-from executor.cli import main
-from executor.data import DEMO_DIR, epoch_order, split_rows
-from executor.graph import Graph
-from executor.training import TrainOptions, train
+from nodecat.executor.cli.main import main
+from nodecat.executor.training.data import DEMO_DIR, epoch_order, split_rows
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.training.session import TrainOptions
+from nodecat.executor.training.launch import train
 
 DEMO_GRAPH = DEMO_DIR / "digits_cnn.json"
 DIGITS = DEMO_DIR / "digits.npz"
@@ -86,8 +87,8 @@ def test_graph_training_gives_the_hand_written_loss_curve(tmp_path: Path) -> Non
     steps, epoch_means = _hand_written_run(epochs=2)
     assert [row["loss"] for row in report.history] == pytest.approx(epoch_means, abs=1e-5)
     # and step by step through the trainer's own step (the loop's only training call)
-    from executor.api import validate
-    from executor.training import make_backend, prepare_data
+    from nodecat.executor.build.run import validate
+    from nodecat.executor.training.session import make_backend, prepare_data
     checked = validate(DEMO_GRAPH)
     prepared = prepare_data(checked, DEMO_GRAPH, TrainOptions(out_dir=tmp_path))
     backend = make_backend(checked, checked.train.spec, prepared, "cpu", 0, 1, progress=False)

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import torch
 
-from introspector.libraries.torch_profile import DEVICE, DTYPE, MODULE, TENSOR, TYPES
-from introspector.typemap import (CALLABLE_REASON, LibraryTypes, enum_from_doc, from_annotation, from_default,
+from nodecat.introspector.libraries.torch_profile import DEVICE, DTYPE, MODULE, TENSOR, TYPES
+from nodecat.introspector.typemap import (CALLABLE_REASON, LibraryTypes, enum_from_doc, from_annotation, from_default,
                                   from_doc_phrase)
 
 INTEGER = {"type": "integer"}

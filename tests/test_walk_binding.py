@@ -18,9 +18,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from executor import api  # noqa: E402
-from executor.interop.export import python_source  # noqa: E402
-from executor.weights import keras_weight_name  # noqa: E402
+from nodecat.executor import api  # noqa: E402
+from nodecat.executor.interop.export import python_source  # noqa: E402
+from nodecat.executor.build.weights import keras_weight_name  # noqa: E402
 
 BATCH = 3
 TOLERANCE = 1e-6

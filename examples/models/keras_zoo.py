@@ -1,4 +1,4 @@
-"""Keras models to import with `nodecat import` (or `executor.interop.keras_import.import_keras`).
+"""Keras models to import with `nodecat import` (or `nodecat.executor.interop.keras_import.import_keras`).
 
 Each factory takes no arguments and returns a seeded keras.Model, so `nodecat import
 examples/models/keras_zoo.py:two_tower` gives the same graph and weights every time:

@@ -1,4 +1,4 @@
-"""torch models to import with `nodecat import` (or `executor.interop.torch_import.import_torch`).
+"""torch models to import with `nodecat import` (or `nodecat.executor.interop.torch_import.import_torch`).
 
 Each factory takes no arguments, seeds torch (`torch.manual_seed(0)`) and returns the model in
 eval mode, so `nodecat import examples/models/torch_zoo.py:resnet18_cifar --input-shape

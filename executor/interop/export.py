@@ -1,7 +1,7 @@
 """Export a checked graph: readable Python, Python plus a torch state dict, ONNX, or a `.keras` file.
 
-    from executor import api
-    from executor.interop.export import export_graph, python_source
+    from nodecat.executor import api
+    from nodecat.executor.interop.export import export_graph, python_source
     checked = api.validate("examples/cnn.json")
     source = python_source(checked)                           # an nn.Module class, as text
     export_graph(checked, "onnx", "cnn.onnx", weights="cnn.safetensors")
@@ -16,18 +16,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
+from nodecat.executor.interop import export_files
+from nodecat.executor.interop.export_files import ExportNote
+
 if TYPE_CHECKING:
-    from executor.validate import CheckedGraph
+    from nodecat.executor.graph.validate import CheckedGraph
 
 __all__ = ["EXPORT_TARGETS", "ExportNote", "ExportTarget", "export_graph", "output_problem", "python_source"]
 
 ExportTarget = Literal["python", "onnx", "torch", "keras"]
 EXPORT_TARGETS: tuple[str, ...] = get_args(ExportTarget)
-
-
-class ExportNote(UserWarning):
-    """Something to know about an export that succeeded, e.g. that the fallback ONNX exporter was
-    used (issued with `warnings.warn`; the CLI prints it as a note)."""
 
 
 # The suffix each target's file needs: Python must be importable as a module, and Keras saves only
@@ -50,7 +48,7 @@ def python_source(checked: CheckedGraph, graph_file: str | Path | None = None) -
     """Readable, ruff-clean Python source computing what the executor computes (see export_python).
 
     Imported on use, so that this module stays light for the CLI."""
-    from executor.interop.export_python import python_source as generate
+    from nodecat.executor.interop.export_python import python_source as generate
     return generate(checked, graph_file)
 
 
@@ -59,7 +57,6 @@ def export_graph(checked: CheckedGraph, to: ExportTarget, out: str | Path, weigh
     """Write the graph as `to` at `out`; the files written (`--to torch` also writes the weights
     next to the source, `out` with the suffix `.safetensors`). `graph_file` is only named in the
     docstring of generated Python."""
-    from executor.interop import export_files
     out = Path(out)
     weights = None if weights is None else Path(weights)
     if to not in EXPORT_TARGETS:

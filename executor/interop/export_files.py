@@ -18,12 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from executor.errors import GraphError, GraphProblem
-from executor.interop.export import ExportNote
-from executor.interop.export_python import python_source
-from executor.validate import CheckedGraph, CheckedNode
-from executor.walk import short_error
-from introspector.jsonio import write_atomic
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.interop.export_python import python_source
+from nodecat.executor.graph.validate import CheckedGraph, CheckedNode
+from nodecat.executor.graph.errors import short_error
+from nodecat.introspector.jsonio import write_atomic
 
 _BATCH_EXAMPLE = 2  # torch.export treats a size of 1 as fixed, so the traced batch is 2
 _OPEN_DIM_EXAMPLE = 5  # other open dims: a size unlike the batch, so they are not assumed equal
@@ -36,11 +35,16 @@ def export_python(checked: CheckedGraph, out: Path, graph_file: str | Path | Non
     return [out]
 
 
+class ExportNote(UserWarning):
+    """Something to know about an export that succeeded, e.g. that the fallback ONNX exporter was
+    used (issued with `warnings.warn`; the CLI prints it as a note)."""
+
+
 def export_torch(checked: CheckedGraph, out: Path, weights: Path | None, seed: int,
                  graph_file: str | Path | None = None) -> list[Path]:
     """The Python source plus its weights next to it (`net.py`, `net.safetensors`): the given
     weights, or the executor's fresh initialisation with `seed`."""
-    from executor.weights import save_weights
+    from nodecat.executor.build.weights import save_weights
     source = python_source(checked, graph_file)  # everything that can fail happens before writing
     model = built_model(checked, weights, seed)
     weights_out = out.with_suffix(".safetensors")
@@ -55,7 +59,7 @@ def export_torch(checked: CheckedGraph, out: Path, weights: Path | None, seed: i
 
 def built_model(checked: CheckedGraph, weights: Path | None, seed: int) -> Any:
     """The executor's model on cpu, with `weights` loaded or freshly initialised from `seed`."""
-    from executor.api import build
+    from nodecat.executor.build.run import build
     _seed(checked, seed)
     return build(checked, "cpu", weights)
 
@@ -123,7 +127,7 @@ def _onnx_files(staged: Path, out: Path) -> list[Path]:
 def _example_inputs(checked: CheckedGraph) -> tuple[Any, ...]:
     import torch
 
-    from executor.torch_build import torch_dtype
+    from nodecat.executor.build.torch_build import torch_dtype
     return tuple(torch.zeros(_example_shape(n), dtype=torch_dtype(n.args.get("dtype", "float32")))
                  for n in checked.inputs)
 

@@ -1,6 +1,6 @@
 """A checked graph as readable Python source: an `nn.Module` class, or a function building a `keras.Model`.
 
-The generator is a third backend of the executor's one walker (`executor.walk.Walker`), whose
+The generator is a third backend of the executor's one walker (`nodecat.executor.build.walk.Walker`), whose
 values here are Python expressions. So the generated code binds ports exactly as the executor
 does: positional until the first unconnected port and by keyword after it, merged ports as lists
 in edge order, `path` ports as indexing into tuple results, a clone for an in-place node whose
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from executor.errors import GraphError, GraphProblem
-from executor.validate import CheckedGraph, CheckedNode
-from executor.walk import Walker, call_kwargs
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.validate import CheckedGraph, CheckedNode
+from nodecat.executor.build.walk import Walker, call_kwargs
 
 # Names the generated code itself uses; a node id equal to one of them gets a trailing underscore
 # as its variable name (its submodule keeps the id, so weight names do not change).
@@ -270,7 +270,7 @@ torch`, `nodecat run --save-weights`) load with `load_state_dict` unchanged:
 def _keras_layer_builder(checked: CheckedGraph) -> list[str]:
     """Keras layers create their weights on their first call: one call on zeros (in eval mode, so
     nothing such as batch-norm statistics changes) makes the state dict complete."""
-    from executor.shapes import input_shape
+    from nodecat.executor.build.walk import input_shape
     zeros = ", ".join(f"torch.zeros({input_shape(n, 1)!r}, dtype=torch.{n.args.get('dtype', 'float32')})"
                       for n in checked.inputs)
     return [

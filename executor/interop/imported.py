@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from executor.errors import GraphError, GraphProblem
-from executor.graph import Edge, Graph
-from executor.vocabulary import GRAPH_FORMAT, RESERVED_IDS
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.document import Edge, Graph
+from nodecat.executor.graph.vocabulary import GRAPH_FORMAT, RESERVED_IDS
 
 _ID_LIMIT = 64
 
@@ -134,7 +134,7 @@ class GraphBuilder:
 
     def graph(self) -> Graph:
         """The graph, after the same schema check a graph file gets when it is loaded."""
-        from executor.load import graph_from_document
+        from nodecat.executor.graph.load import graph_from_document
         return graph_from_document(self.document())
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from executor.errors import GraphError, GraphProblem
-from executor.interop.imported import ImportResult
-from executor.interop.target import InputSpec, call_factory, is_keras_file, load_factory
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.interop.imported import ImportResult
+from nodecat.executor.interop.target import InputSpec, call_factory, is_keras_file, load_factory
 
 
 def import_target(target: str, inputs: dict[str, InputSpec] | None = None, name: str = "") -> ImportResult:
@@ -24,7 +24,7 @@ def import_target(target: str, inputs: dict[str, InputSpec] | None = None, name:
         if not path.is_file():
             raise GraphError(GraphProblem("bad_target", f"{path} does not exist"))
         _no_specs_for_keras(inputs)
-        from executor.interop.keras_import import import_keras_file
+        from nodecat.executor.interop.keras_import import import_keras_file
         return import_keras_file(path)
     factory, factory_name = load_factory(target)
     model = call_factory(factory, factory_name)
@@ -36,11 +36,11 @@ def import_model(model: Any, inputs: dict[str, InputSpec] | None = None, name: s
     shape) or a functional / Sequential keras.Model (its input layers carry the shapes)."""
     if _is_keras_model(model):
         _no_specs_for_keras(inputs)
-        from executor.interop.keras_import import import_keras
+        from nodecat.executor.interop.keras_import import import_keras
         return import_keras(model, name)
     import torch
     if isinstance(model, torch.nn.Module):
-        from executor.interop.torch_import import import_torch
+        from nodecat.executor.interop.torch_import import import_torch
         return import_torch(model, dict(inputs or {}), name)
     raise GraphError(GraphProblem("bad_target", f"the factory returned a {type(model).__name__}, "
                                   "not a torch.nn.Module or a keras.Model"))
@@ -67,7 +67,7 @@ def write_import(result: ImportResult, graph_path: Path, weights_path: Path) -> 
     so a graph on disk always has its weights beside it)."""
     from safetensors.numpy import save
 
-    from introspector.jsonio import dumps, write_atomic, write_bytes_atomic
+    from nodecat.introspector.jsonio import dumps, write_atomic, write_bytes_atomic
     # np.asarray, not np.ascontiguousarray: that one turns 0-d tensors (num_batches_tracked) into 1-d
     arrays = {k: np.asarray(v, order="C") for k, v in sorted(result.weights.items())}
     write_bytes_atomic(weights_path, save(arrays, metadata={"format": "nodecat-weights/1"}))

@@ -14,12 +14,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from executor.interop.keras_catalog import SERIALIZED_KINDS, KerasCatalog, string_names
-from executor.resolve import resolve
-from executor.validate import literal_arg_problems
-from executor.values import keras_value, value_kind
-from executor.walk import short_error
-from introspector.model import Arg, Node
+from nodecat.executor.interop.keras_catalog import SERIALIZED_KINDS, KerasCatalog, string_names
+from nodecat.executor.build.resolve import resolve
+from nodecat.executor.graph.args import literal_arg_problems
+from nodecat.executor.graph.values import keras_value, value_kind
+from nodecat.executor.graph.errors import short_error
+from nodecat.introspector.model import Arg, Node
 
 LAYER_KEYS = ("name", "trainable", "dtype")  # not arguments: node ids name layers; the rest is checked apart
 OPERATION_KEYS = ("name",)  # an operation's dtype is a real argument (keras.ops.cast)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from executor.interop.keras_args import same
-from executor.validate import literal_arg_problems
-from executor.vocabulary import DTYPES
-from introspector.model import Node
+from nodecat.executor.interop.keras_args import same
+from nodecat.executor.graph.args import literal_arg_problems
+from nodecat.executor.graph.vocabulary import DTYPES
+from nodecat.introspector.model import Node
 
 _DATA_MARKERS = ("__tensor__", "__numpy__")  # constant tensors recorded in a call
 

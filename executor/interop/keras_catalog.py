@@ -3,7 +3,7 @@
 activations) the catalog's argument schemas name.
 
 A layer class is found by its real origin (`keras.src.layers.core.dense.Dense`), then resolved
-through `executor.resolve` so the object the executor will build is the very class the model used.
+through `nodecat.executor.build.resolve` so the object the executor will build is the very class the model used.
 An operation class (`keras.src.ops.numpy.ExpandDims`) is recorded when a `keras.ops` function
 runs on symbolic tensors; its function lives in the same module under the snake-case name
 (`expand_dims`), which is the catalog node's origin.
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from executor.catalogs import CatalogIndex, catalogs_for, installed_version
-from executor.errors import GraphError, GraphProblem
-from executor.graph import Graph
-from executor.resolve import resolve
-from executor.values import value_kind
-from introspector.model import Node
+from nodecat.executor.graph.catalogs import CatalogIndex, catalogs_for, installed_version
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.build.resolve import resolve
+from nodecat.executor.graph.values import value_kind
+from nodecat.introspector.model import Node
 
 # Operation classes whose function is not their snake-case name.
 _OP_FUNCTION_NAMES: dict[str, tuple[str, ...]] = {

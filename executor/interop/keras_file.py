@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from executor.errors import GraphError, GraphProblem
-from executor.interop.imported import Unmapped, refuse
-from executor.interop.keras_catalog import KerasCatalog
-from executor.vocabulary import MAX_GRAPH_BYTES, MAX_NESTING
-from executor.walk import short_error
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.interop.imported import Unmapped, refuse
+from nodecat.executor.interop.keras_catalog import KerasCatalog
+from nodecat.executor.graph.vocabulary import MAX_GRAPH_BYTES, MAX_NESTING
+from nodecat.executor.graph.errors import short_error
 
 CONFIG_NAME = "config.json"
 MAX_CONFIG_BYTES = MAX_GRAPH_BYTES
@@ -70,7 +70,7 @@ def read_keras_config(path: Path) -> dict[str, Any]:
 
 
 def _parse(path: Path, raw: bytes) -> dict[str, Any]:
-    from introspector.jsonio import _StrictnessError, parse_strict
+    from nodecat.introspector.jsonio import _StrictnessError, parse_strict
     try:
         document = parse_strict(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, _StrictnessError, RecursionError, ValueError) as exc:

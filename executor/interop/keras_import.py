@@ -16,21 +16,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from executor.errors import GraphError, GraphProblem
-from executor.interop.imported import GraphBuilder, ImportNote, ImportResult, Unmapped, output_names, refuse
-from executor.interop.keras_args import plain
-from executor.interop.keras_catalog import KerasCatalog, keras_catalog
-from executor.interop.keras_call import ConstantPlan, MaskOf, TensorRef, Unmappable
-from executor.interop.keras_plan import NodePlan, input_plan, operation_plan
-from executor.interop.keras_rebuild import Original, rebuild
-from executor.walk import short_error
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.interop.imported import GraphBuilder, ImportNote, ImportResult, Unmapped, output_names, refuse
+from nodecat.executor.interop.keras_args import plain
+from nodecat.executor.interop.keras_catalog import KerasCatalog, keras_catalog
+from nodecat.executor.interop.keras_call import ConstantPlan, MaskOf, TensorRef, Unmappable
+from nodecat.executor.interop.keras_plan import NodePlan, input_plan, operation_plan
+from nodecat.executor.interop.keras_rebuild import Original, rebuild
+from nodecat.executor.graph.errors import short_error
 
 __all__ = ["import_keras", "import_keras_file"]
 
 
 def import_keras(model: Any, name: str = "") -> ImportResult:
     """A functional or Sequential Keras model as a validated graph and its weights."""
-    from executor.api import validate
+    from nodecat.executor.build.run import validate
     catalog = keras_catalog()
     functional = _functional(model)
     try:
@@ -54,7 +54,7 @@ def import_keras(model: Any, name: str = "") -> ImportResult:
 def import_keras_file(path: Path) -> ImportResult:
     """A `.keras` file, refused before Keras deserialises anything when its config names a class
     the catalog does not list (custom layers, Lambda, modules outside keras)."""
-    from executor.interop.keras_file import load_checked_keras_file
+    from nodecat.executor.interop.keras_file import load_checked_keras_file
     model = load_checked_keras_file(Path(path), keras_catalog())
     return import_keras(model, Path(path).stem)
 

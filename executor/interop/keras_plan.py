@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from executor.interop.keras_args import OPERATION_KEYS, config_args, construct, policy_problem, verify_layer
-from executor.interop.keras_call import MaskOf, Source, Unmappable, bind_call
-from executor.interop.keras_catalog import KerasCatalog
-from executor.vocabulary import DTYPES
-from executor.walk import short_error
-from introspector.model import Node
+from nodecat.executor.interop.keras_args import OPERATION_KEYS, config_args, construct, policy_problem, verify_layer
+from nodecat.executor.interop.keras_call import MaskOf, Source, Unmappable, bind_call
+from nodecat.executor.interop.keras_catalog import KerasCatalog
+from nodecat.executor.graph.vocabulary import DTYPES
+from nodecat.executor.graph.errors import short_error
+from nodecat.introspector.model import Node
 
 
 @dataclass

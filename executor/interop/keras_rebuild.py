@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from executor.errors import GraphError, GraphProblem
-from executor.interop.imported import Unmapped
-from executor.interop.keras_args import config_difference
-from executor.interop.keras_plan import NodePlan
-from executor.validate import CheckedGraph
-from executor.weights import keras_weight_name, name_mismatch
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.interop.imported import Unmapped
+from nodecat.executor.interop.keras_args import config_difference
+from nodecat.executor.interop.keras_plan import NodePlan
+from nodecat.executor.graph.validate import CheckedGraph
+from nodecat.executor.build.weights import keras_weight_name, name_mismatch
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def rebuild(checked: CheckedGraph, plans: dict[str, NodePlan], originals: dict[s
     `plans` maps node ids to the plans of applied nodes; `originals` maps the model's names."""
     import keras
 
-    from executor.keras_build import KerasGraph
+    from nodecat.executor.build.keras_build import KerasGraph
     try:
         with keras.device("meta"):
             built = KerasGraph(checked)
@@ -77,7 +77,7 @@ def _operation_difference(original: Any, result: Any) -> str:
 
 
 def _collect_weights(original: Any, rebuilt: Any, weights: dict[str, np.ndarray]) -> str:
-    from executor.api import to_numpy
+    from nodecat.executor.build.arrays import to_numpy
     theirs, ours = list(original.weights), list(rebuilt.weights)
     shapes = [tuple(v.shape) for v in theirs], [tuple(v.shape) for v in ours]
     if shapes[0] != shapes[1]:

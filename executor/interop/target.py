@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from executor.errors import GraphError, GraphProblem
-from executor.vocabulary import DTYPES
-from executor.walk import short_error
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.vocabulary import DTYPES
+from nodecat.executor.graph.errors import short_error
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

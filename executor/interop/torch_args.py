@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from executor.interop.imported import Unmapped
-from executor.interop.torch_catalog import TorchCatalog
-from executor.interop.torch_values import JsonValue, same_literal, to_literal
-from executor.validate import literal_arg_problems
-from executor.values import EDGE_VALUE_KINDS, torch_value, value_kind
-from introspector.model import Arg, Node
+from nodecat.executor.interop.imported import Unmapped
+from nodecat.executor.interop.torch_catalog import TorchCatalog
+from nodecat.executor.interop.torch_values import JsonValue, same_literal, to_literal
+from nodecat.executor.graph.args import literal_arg_problems
+from nodecat.executor.graph.values import EDGE_VALUE_KINDS, torch_value, value_kind
+from nodecat.introspector.model import Arg, Node
 
 _FACTORY_ARGS = frozenset({"device", "dtype"})  # where and in which precision: the executor decides
 
@@ -192,7 +192,7 @@ def verify(spec: LayerSpec, module: torch.nn.Module, where: str) -> Unmapped | N
     try:
         rebuilt = build_like(spec)
     except Exception as exc:  # the library refused the recovered arguments
-        from executor.walk import short_error
+        from nodecat.executor.graph.errors import short_error
         return refuse(f"{spec.descriptor.id}({_kwargs_text(spec)}) fails: {short_error(exc)}")
     original = _repr_as(module, spec.cls)
     if repr(rebuilt) != original:

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from executor.interop.torch_catalog import TorchCatalog
-from executor.interop.torch_values import GraphTensor
-from introspector.docs import text_signatures
-from introspector.model import Node
+from nodecat.executor.interop.torch_catalog import TorchCatalog
+from nodecat.executor.interop.torch_values import GraphTensor
+from nodecat.introspector.docs import text_signatures
+from nodecat.introspector.model import Node
 
 # Python operators on tensors: operator -> (catalog op, extra literal arguments).
 OPERATORS: dict[Any, tuple[str, dict[str, Any]]] = {

@@ -1,7 +1,7 @@
 """The installed torch catalog seen from the model side: which class or function is which node.
 
 The importer meets library objects (a module's class, the function an fx node calls) and needs
-their catalog node. Every torch catalog node is resolved once with `executor.resolve.resolve`
+their catalog node. Every torch catalog node is resolved once with `nodecat.executor.build.resolve.resolve`
 (the same allowlisted, identity-checked lookup the executor uses), which gives a reverse index
 from object to node; so an object maps to a node only if running that node calls this object.
 """
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from executor.catalogs import CatalogIndex, installed_version, load_catalog_cached
-from executor.errors import GraphError
-from executor.resolve import resolve
-from introspector.model import Node
+from nodecat.executor.graph.catalogs import CatalogIndex, installed_version, load_catalog_cached
+from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.build.resolve import resolve
+from nodecat.introspector.model import Node
 
 _MODULE_KINDS = ("layer", "loss")  # catalog nodes an nn.Module of the model can become
 _FUNCTION_KINDS = ("function", "loss")
@@ -69,7 +69,7 @@ def _only_init_differs(cls: type, base: type) -> bool:
 @lru_cache(maxsize=2)
 def torch_catalog(version: str | None = None) -> TorchCatalog:
     """The catalog of the installed torch, with its reverse index (built once per process)."""
-    from introspector.build import catalog_path_for
+    from nodecat.introspector.build import catalog_path_for
     version = version or installed_version("torch") or ""
     catalog = load_catalog_cached(catalog_path_for("torch", version))
     layers: dict[type, Node] = {}

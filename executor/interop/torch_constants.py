@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from executor.interop.imported import GraphBuilder, ImportNote
-from executor.interop.torch_values import GraphTensor, LayerResult, Open, dtype_name
-from executor.vocabulary import DTYPES, MAX_CONSTANT_ELEMENTS
+from nodecat.executor.interop.imported import GraphBuilder, ImportNote
+from nodecat.executor.interop.torch_values import GraphTensor, LayerResult, Open, dtype_name
+from nodecat.executor.graph.vocabulary import DTYPES, MAX_CONSTANT_ELEMENTS
 
 Source = tuple[str, str]  # (node id, output port)
 

@@ -16,21 +16,21 @@ import torch
 import torch.fx as fx
 from torch.fx.node import map_arg
 
-from executor.interop import torch_shape_ops as shape_ops
-from executor.interop.imported import GraphBuilder, ImportNote, Unmapped, output_names
-from executor.interop.torch_args import LayerSpec, recover_layer
-from executor.interop.torch_calls import (CAST_METHODS, IDENTITY_METHODS, OPERATORS, SPLIT_FUNCTIONS,
+from nodecat.executor.interop import torch_shape_ops as shape_ops
+from nodecat.executor.interop.imported import GraphBuilder, ImportNote, Unmapped, output_names
+from nodecat.executor.interop.torch_args import LayerSpec, recover_layer
+from nodecat.executor.interop.torch_calls import (CAST_METHODS, IDENTITY_METHODS, OPERATORS, SPLIT_FUNCTIONS,
                                           VARARG_METHODS, Bound, bind, call_name, function_node,
                                           is_inplace_method, method_node, spread_spatial)
-from executor.interop.torch_catalog import TorchCatalog
-from executor.interop.torch_constants import Constants, Source
-from executor.interop.torch_trace import Runs, Traced
-from executor.interop.torch_values import (FAILED, GraphTensor, JsonValue, LayerResult, Open, Failed, contains,
+from nodecat.executor.interop.torch_catalog import TorchCatalog
+from nodecat.executor.interop.torch_constants import Constants, Source
+from nodecat.executor.interop.torch_trace import Runs, Traced
+from nodecat.executor.interop.torch_values import (FAILED, GraphTensor, JsonValue, LayerResult, Open, Failed, contains,
                                            flatten_outputs, graph_tensor, merge, phantom, same_literal, short,
                                            to_literal)
-from executor.validate import literal_arg_problems
-from executor.values import value_kind
-from introspector.model import Node
+from nodecat.executor.graph.args import literal_arg_problems
+from nodecat.executor.graph.values import value_kind
+from nodecat.introspector.model import Node
 
 PHANTOM = "?"  # the node of values that stand for an unmapped call's result
 _PARAMETER_NOTE = "parameter {} imported as a constant: exact for inference, not trained"

@@ -23,13 +23,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from executor.errors import GraphError, GraphProblem
-from executor.graph import Graph
-from executor.interop.imported import ImportNote, ImportResult, refuse
-from executor.interop.target import InputSpec
-from executor.interop.torch_catalog import torch_catalog
-from executor.interop.torch_convert import Converter
-from executor.interop.torch_trace import record_runs, trace
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.interop.imported import ImportNote, ImportResult, refuse
+from nodecat.executor.interop.target import InputSpec
+from nodecat.executor.interop.torch_catalog import torch_catalog
+from nodecat.executor.interop.torch_convert import Converter
+from nodecat.executor.interop.torch_trace import record_runs, trace
 
 __all__ = ["import_torch"]
 
@@ -62,9 +62,9 @@ def import_torch(model: torch.nn.Module, inputs: dict[str, InputSpec], name: str
 
 def _check(graph: Graph, weights: dict[str, np.ndarray]) -> None:
     """An importer bug must not hand out a graph that is invalid or that its weights do not fit."""
-    from executor import api
-    from executor.torch_build import build_torch_module
-    from executor.weights import name_mismatch
+    from nodecat.executor.build import run as api
+    from nodecat.executor.build.torch_build import build_torch_module
+    from nodecat.executor.build.weights import name_mismatch
     try:
         checked = api.validate(graph)
         api.infer_shapes(checked)  # every node runs on meta: a shape the importer got wrong shows here

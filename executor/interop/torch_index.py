@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from executor.interop.torch_values import Open
+from nodecat.executor.interop.torch_values import Open
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.fx as fx
 
-from executor.interop.imported import Unmapped
-from executor.interop.torch_calls import Bound
-from executor.interop.torch_index import (Narrow, Squeeze, Step, Unsqueeze, plan_index, result_shape)
-from executor.interop.torch_values import (GraphTensor, LayerResult, at_path, graph_tensor, short)
-from introspector.model import Node
+from nodecat.executor.interop.imported import Unmapped
+from nodecat.executor.interop.torch_calls import Bound
+from nodecat.executor.interop.torch_index import (Narrow, Squeeze, Step, Unsqueeze, plan_index, result_shape)
+from nodecat.executor.interop.torch_values import (GraphTensor, LayerResult, at_path, graph_tensor, short)
+from nodecat.introspector.model import Node
 
 if TYPE_CHECKING:
-    from executor.interop.torch_convert import Converter
+    from nodecat.executor.interop.torch_convert import Converter
 
 
 def simple(conv: Converter, n: fx.Node, op: str, values: dict[str, Any]) -> str | Unmapped:

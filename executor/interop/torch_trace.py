@@ -18,12 +18,12 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from executor.errors import GraphError, GraphProblem
-from executor.interop.target import InputSpec
-from executor.interop.torch_catalog import TorchCatalog
-from executor.interop.torch_values import summarize
-from executor.torch_build import torch_dtype
-from executor.walk import short_error
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.interop.target import InputSpec
+from nodecat.executor.interop.torch_catalog import TorchCatalog
+from nodecat.executor.interop.torch_values import summarize
+from nodecat.executor.build.torch_build import torch_dtype
+from nodecat.executor.graph.errors import short_error
 
 SHAPE_METHODS = frozenset({"size", "dim", "ndimension", "numel", "nelement"})
 SHAPE_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "device", "is_cuda"})

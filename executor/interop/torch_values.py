@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from introspector.model import OutputPort
+from nodecat.introspector.model import OutputPort
 
 JsonValue = Any
 

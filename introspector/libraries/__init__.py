@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from introspector.profile import LibraryProfile
+from nodecat.introspector.profile import LibraryProfile
 
 LIBRARIES = ("torch", "keras")
 
@@ -11,11 +11,11 @@ LIBRARIES = ("torch", "keras")
 def load_profile(library: str) -> LibraryProfile:
     """Import the profile lazily: importing torch or keras costs seconds."""
     if library == "torch":
-        from introspector.libraries.torch_profile import TorchProfile
+        from nodecat.introspector.libraries.torch_profile import TorchProfile
         return TorchProfile()
     if library == "keras":
         # Keras picks its backend at import; torch is the one nodecat always has.
         os.environ.setdefault("KERAS_BACKEND", "torch")
-        from introspector.libraries.keras_profile import KerasProfile
+        from nodecat.introspector.libraries.keras_profile import KerasProfile
         return KerasProfile()
     raise KeyError(library)

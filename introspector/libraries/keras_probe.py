@@ -11,9 +11,9 @@ from typing import Any
 
 import keras
 
-from introspector.libraries.probe_values import (FEATURES, as_call_value, example_value, layer_fed_args,
+from nodecat.introspector.libraries.probe_values import (FEATURES, as_call_value, example_value, layer_fed_args,
                                                  layer_fed_reason, ranks_by_name, search_example)
-from introspector.model import Arg, Node
+from nodecat.introspector.model import Arg, Node
 
 _BY_NAME: dict[str, Any] = {
     "units": FEATURES, "filters": FEATURES, "kernel_size": 2, "pool_size": 2, "num_heads": 2,

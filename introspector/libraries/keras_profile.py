@@ -1,7 +1,7 @@
 """What the crawler needs to know about Keras 3: namespaces, roles, categories, value types.
 
 Keras annotates none of its arguments: types come from the leading phrase of each
-argument's description (introspector.prose) and from the named registries below, which
+argument's description (nodecat.introspector.prose) and from the named registries below, which
 turn "Initializer for the kernel weights matrix" into an enum of initializer names.
 Keras is imported on the torch backend unless the user chose another (see
 `libraries.load_profile`); nothing here depends on the backend.
@@ -14,9 +14,9 @@ from typing import Any, Iterator
 import keras
 from keras.src.backend.common import dtypes as keras_dtypes
 
-from introspector.model import Exclusion, Node
-from introspector.profile import Found
-from introspector.typemap import NULL, LibraryTypes, Typing
+from nodecat.introspector.model import Exclusion, Node
+from nodecat.introspector.profile import Found
+from nodecat.introspector.typemap import NULL, LibraryTypes, Typing
 
 TENSOR = {"x-nodecat": "tensor"}
 LAYER = {"x-nodecat": "module"}
@@ -236,5 +236,5 @@ class KerasProfile:
         return None
 
     def find_example(self, node: Node, obj: object) -> tuple[dict[str, Any] | None, str]:
-        from introspector.libraries.keras_probe import find_example
+        from nodecat.introspector.libraries.keras_probe import find_example
         return find_example(node, obj)

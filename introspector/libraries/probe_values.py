@@ -10,7 +10,7 @@ import re
 import warnings
 from typing import Any, Callable, Iterable
 
-from introspector.model import Arg, Node
+from nodecat.introspector.model import Arg, Node
 
 FEATURES = 4  # every "size" argument gets this, so layers and probe inputs agree
 _BY_NAME: dict[str, Any] = {

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from introspector.libraries.probe_values import (FEATURES, as_call_value, example_value, layer_fed_args,
+from nodecat.introspector.libraries.probe_values import (FEATURES, as_call_value, example_value, layer_fed_args,
                                                  layer_fed_reason, ranks_by_name, search_example)
-from introspector.model import Node
+from nodecat.introspector.model import Node
 
 def _shape(rank: int) -> list[int]:
     # batch 2, then FEATURES for the channel/feature dim, then 8 for spatial or time dims;

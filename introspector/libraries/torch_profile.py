@@ -11,10 +11,10 @@ import torch.nn as nn
 import torch.optim
 import torch.optim.lr_scheduler as lr_scheduler
 
-from introspector.libraries.torch_ops import TENSOR_OPS
-from introspector.model import Exclusion, Node
-from introspector.profile import Found
-from introspector.typemap import LibraryTypes, Typing
+from nodecat.introspector.libraries.torch_ops import TENSOR_OPS
+from nodecat.introspector.model import Exclusion, Node
+from nodecat.introspector.profile import Found
+from nodecat.introspector.typemap import LibraryTypes, Typing
 
 TENSOR = {"x-nodecat": "tensor"}
 DTYPE_NAMES = sorted({str(v).removeprefix("torch.") for v in vars(torch).values() if isinstance(v, torch.dtype)})
@@ -228,7 +228,7 @@ class TorchProfile:
         return value if isinstance(value, (torch.dtype, torch.layout, torch.memory_format)) else None
 
     def find_example(self, node: Node, obj: object) -> tuple[dict[str, Any] | None, str]:
-        from introspector.libraries.torch_probe import find_example
+        from nodecat.introspector.libraries.torch_probe import find_example
         return find_example(node, obj)
 
 

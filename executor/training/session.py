@@ -1,0 +1,257 @@
+"""Training and evaluating a graph with its train section: data in, curves, checkpoints and weights out.
+
+    report = train("examples/digits_cnn.json", TrainOptions(out_dir=Path("runs/cnn")))
+    report.to_json()["accuracy"]     # the held-out accuracy of the last epoch
+
+The epoch loop lives here, the same for both libraries; a backend (`TorchTrainer` for torch and
+mixed graphs, `KerasTrainer` for Keras graphs, which calls `model.fit`) runs the passes over the
+data. After every epoch the history (JSON Lines), the plot (PNG) and a checkpoint (safetensors plus
+a small JSON state) are written atomically; `resume` continues from the newest checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.document import Graph
+from nodecat.executor.graph.validate import CheckedGraph
+
+HISTORY_FILE, PLOT_FILE, WEIGHTS_FILE = "history.jsonl", "curves.png", "weights.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    out_dir: Path
+    data: tuple[str, ...] = ()  # "FILE" or "COLUMN=FILE"; empty: the train section's `data`
+    data_roots: tuple[Path, ...] = ()  # besides the current directory and the shipped demo data
+    epochs: int | None = None  # None: the train section's
+    batch_size: int | None = None
+    seed: int | None = None
+    device: str = "auto"
+    resume: bool = False
+    progress: bool = True
+    keep_checkpoints: int = 2
+    nproc: int = 1
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    graph: str
+    backend: str
+    device: str
+    epochs: int  # epochs completed, counting those before a resume
+    resumed_from: int | None
+    seconds: float  # this run's wall time, data loading included
+    rows: dict[str, int]
+    history: list[dict[str, float]]
+    out_dir: Path
+    nproc: int = 1
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        return {"graph": self.graph, "backend": self.backend, "device": self.device, "nproc": self.nproc,
+                "epochs": self.epochs, "resumed_from": self.resumed_from, "seconds": round(self.seconds, 3),
+                "rows": self.rows, "final": last,
+                "accuracy": last.get("val_accuracy", last.get("accuracy")),
+                "loss": last.get("val_loss", last.get("loss")),
+                **{name: str(path) for name, path in self.files.items()}}
+
+
+class Backend(Protocol):
+    def train_epoch(self, epoch: int, order: np.ndarray) -> tuple[dict[str, float], float]: ...
+    def evaluate(self, rows: np.ndarray) -> dict[str, float]: ...
+    def end_epoch(self, validation_loss: float | None, train_loss: float) -> None: ...
+    def learning_rate(self) -> float: ...
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]: ...
+    def restore(self, tensors: dict[str, Any], state: dict[str, Any]) -> None: ...
+    def save_weights(self, path: Path) -> None: ...
+
+
+# -- the public entry points ------------------------------------------------------------------------
+def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOptions, rank: int, world: int) -> TrainReport:
+    """One process's share of a training run (the only one, or one of `world` under DDP)."""
+    began = time.perf_counter()
+    checked, graph_path = load_checked(graph)
+    spec = train_section(checked).spec.with_settings(epochs=options.epochs, batch_size=options.batch_size,
+                                                       seed=options.seed)
+    prepared = prepare_data(checked, graph_path, options)
+    from nodecat.executor.training.data import split_rows
+    train_rows, validation_rows = split_rows(prepared.rows, spec.validation_split, spec.seed)
+    from nodecat.executor.build.devices import pick_device
+    device = pick_device(options.device)
+    if world > 1 and device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % _cuda_count()}"  # this machine's GPUs
+    backend = make_backend(checked, spec, prepared, device, rank, world, options.progress and rank == 0)
+    main = rank == 0
+    history: list[dict[str, float]] = []
+    start, resumed_from = 0, None
+    if options.resume:
+        start, history = _resume(backend, options.out_dir, checked)
+        resumed_from = start
+    elif main:
+        refuse_used_out_dir(options.out_dir)
+    files = {"history": options.out_dir / HISTORY_FILE, "plot": options.out_dir / PLOT_FILE,
+             "weights": options.out_dir / WEIGHTS_FILE}
+    from nodecat.executor.training.data import epoch_order
+    for epoch in range(start, spec.epochs):
+        order = epoch_order(train_rows, spec.seed, epoch, spec.shuffle)
+        row, seconds = backend.train_epoch(epoch, order)
+        validation = backend.evaluate(validation_rows) if len(validation_rows) else {}
+        row = {"epoch": epoch + 1, **row, **{f"val_{k}": v for k, v in validation.items()},
+               "lr": backend.learning_rate(), "seconds": round(seconds, 4),
+               "samples_per_second": round(len(order) / max(seconds, 1e-9), 1)}
+        backend.end_epoch(validation.get("loss"), row["loss"])
+        history.append(row)
+        if options.progress and main:
+            from nodecat.executor.training.progress import format_numbers
+            sys.stderr.write(f"epoch {epoch + 1}/{spec.epochs}  {format_numbers(row)}\n")
+        if main:
+            _write_epoch(backend, options, checked, epoch + 1, history, files)
+    if main:
+        backend.save_weights(files["weights"])
+        if not history:
+            raise GraphError(GraphProblem("training_failed", f"nothing to train: the run already finished "
+                                          f"{start} of {spec.epochs} epochs", hint="raise --epochs to go on"))
+    from nodecat.executor.training.checkpoint import latest_checkpoint
+    last = latest_checkpoint(options.out_dir) if main else None
+    if last is not None:
+        files["checkpoint"] = last.path
+    return TrainReport(graph=checked.graph.name or (graph_path.stem if graph_path else "graph"),
+                       backend=checked.train.library if checked.train else "torch", device=device,
+                       epochs=len(history), resumed_from=resumed_from, seconds=time.perf_counter() - began,
+                       rows={"train": int(len(train_rows)), "validation": int(len(validation_rows))},
+                       history=history, out_dir=options.out_dir, nproc=world, files=files)
+
+
+def evaluate(graph: str | Path | Graph | CheckedGraph, weights: Path, data: Sequence[str] = (),
+             data_roots: Sequence[Path] = (), device: str = "auto", batch_size: int | None = None) -> dict[str, Any]:
+    """Loss and metrics of the trained graph over every row of the data."""
+    checked, graph_path = load_checked(graph)
+    spec = train_section(checked).spec.with_settings(batch_size=batch_size)
+    options = TrainOptions(out_dir=Path("."), data=tuple(data), data_roots=tuple(data_roots), device=device)
+    prepared = prepare_data(checked, graph_path, options)
+    from nodecat.executor.build.devices import pick_device
+    device = pick_device(device)
+    backend = make_backend(checked, spec, prepared, device, 0, 1, progress=False)
+    backend.load_weights(weights)  # type: ignore[attr-defined]
+    numbers = backend.evaluate(np.arange(prepared.rows))
+    return {"graph": checked.graph.name, "rows": prepared.rows, "device": device, **numbers}
+
+
+# -- pieces -----------------------------------------------------------------------------------------
+def load_checked(graph: str | Path | Graph | CheckedGraph) -> tuple[CheckedGraph, Path | None]:
+    from nodecat.executor.build.run import validate
+    if isinstance(graph, CheckedGraph):
+        return graph, None
+    if isinstance(graph, Graph):
+        return validate(graph), None
+    return validate(Path(graph)), Path(graph)
+
+
+def train_section(checked: CheckedGraph) -> Any:
+    if checked.train is None:
+        raise GraphError(GraphProblem("no_train_section", "the graph has no train section, so nothing says how to "
+                                      "train it", pointer="/train",
+                                      hint='add "train": {"loss": ..., "optimizer": ...}; see examples/digits_cnn.json'))
+    return checked.train
+
+
+def prepare_data(checked: CheckedGraph, graph_path: Path | None, options: TrainOptions) -> Any:
+    from nodecat.executor.training.data import InputUse, TargetUse, data_roots, parse_data_option, prepare, read_table
+    train = train_section(checked)
+    if options.data:
+        files, pointer = [parse_data_option(text) for text in options.data], ""
+    elif train.spec.data is not None:
+        base = graph_path.parent if graph_path is not None else Path.cwd()
+        files, pointer = [(None, base / train.spec.data)], "/train/data"
+    else:
+        raise GraphError(GraphProblem("bad_data", "no training data was given", pointer="/train",
+                                      hint='pass --data FILE, or set "data" in the train section'))
+    table = read_table(files, data_roots(options.data_roots), pointer)
+    inputs = []
+    for feed in train.feeds:
+        node = checked.node(feed.input_id)
+        inputs.append(InputUse(feed.input_id, feed.columns, tuple(node.args["shape"]),
+                               node.args.get("dtype", "float32"), feed.pointer))
+    targets = [TargetUse(column, pointer) for column, pointer in train.target_columns().items()]
+    return prepare(table, inputs, targets)
+
+
+def make_backend(checked: CheckedGraph, spec: Any, prepared: Any, device: str, rank: int, world: int,
+             progress: bool) -> Any:
+    import dataclasses
+    checked = dataclasses.replace(checked, train=dataclasses.replace(checked.train, spec=spec))
+    seed_everything(spec.seed)  # before the model is built: its initial weights come from the seed
+    if checked.train.library == "keras":
+        from nodecat.executor.training.keras_loop import KerasTrainer
+        return KerasTrainer(checked, prepared, device, progress)
+    from nodecat.executor.training.torch_loop import TorchBackend
+    return TorchBackend(checked, prepared, device, rank, world, progress)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def graph_digest(checked: CheckedGraph) -> str:
+    """What a checkpoint must match: the model and its training recipe, not the epoch count or data."""
+    document = checked.graph.to_json()
+    for key in ("name", "description", "editor"):
+        document.pop(key, None)
+    for key in ("epochs", "data"):
+        document.get("train", {}).pop(key, None)
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _write_epoch(backend: Backend, options: TrainOptions, checked: CheckedGraph, epoch: int,
+                 history: list[dict[str, float]], files: dict[str, Path]) -> None:
+    from nodecat.executor.training.checkpoint import save_checkpoint
+    from nodecat.executor.training.history import plot_history, write_history
+    tensors, state = backend.snapshot()
+    state = {"graph": graph_digest(checked), "history": history, **state}
+    save_checkpoint(options.out_dir, epoch, tensors, state, keep=options.keep_checkpoints)
+    write_history(files["history"], history)
+    plot_history(history, files["plot"], title=checked.graph.name)
+
+
+def _resume(backend: Backend, out_dir: Path, checked: CheckedGraph) -> tuple[int, list[dict[str, float]]]:
+    from nodecat.executor.training.checkpoint import latest_checkpoint
+    checkpoint = latest_checkpoint(out_dir)
+    if checkpoint is None:
+        raise GraphError(GraphProblem("no_checkpoint", f"--resume was given, but {out_dir / 'checkpoints'} holds no "
+                                      "checkpoint", hint="train without --resume first, or point --out at the run"))
+    state = checkpoint.state
+    if state.get("graph") != graph_digest(checked):
+        raise GraphError(GraphProblem("bad_checkpoint", f"{checkpoint.path} was written for another graph or "
+                                      "training recipe", hint="resume with the graph that wrote it, or use a new --out"))
+    backend.restore(checkpoint.tensors(), state)
+    return checkpoint.epoch, list(state["history"])
+
+
+def refuse_used_out_dir(out_dir: Path) -> None:
+    """A new run never mixes its checkpoints with an earlier run's (nor deletes them)."""
+    from nodecat.executor.training.checkpoint import checkpoints_dir
+    folder = checkpoints_dir(out_dir)
+    if folder.is_dir() and any(p.name.startswith("epoch-") for p in folder.iterdir()):
+        raise GraphError(GraphProblem("out_dir_in_use", f"{folder} holds the checkpoints of an earlier run",
+                                      hint="continue it with --resume, or choose another --out"))
+
+
+def _cuda_count() -> int:
+    import torch
+    return max(torch.cuda.device_count(), 1)
