@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.draw import MAX_SVG_NODES, format_for, render
+from nodecat.executor.draw import MAX_SVG_NODES, format_for, render
 from nodecat.executor.graph.document import Graph
 from nodecat.executor.graph.load import graph_from_document, load_graph
 

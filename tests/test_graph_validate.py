@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import nodecat.executor.graph.args
 import nodecat.executor.graph.catalogs
 import nodecat.executor.graph.load
 import nodecat.executor.graph.validate
@@ -540,7 +541,7 @@ def test_arg_set_twice() -> None:
 
 
 def test_too_many_elements(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nodecat.executor.graph.validate, "MAX_CONSTANT_ELEMENTS", 5)
+    monkeypatch.setattr(nodecat.executor.graph.args, "MAX_CONSTANT_ELEMENTS", 5)
     document = graph([inp(), node("k", "constant", value=[[1, 2], [3, 4], [5, 6]])],
                      outputs=[{"name": "y", "node": "k"}])
     problem = the(problems_of(document), "too_many_elements")
@@ -549,7 +550,7 @@ def test_too_many_elements(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_constant_at_the_element_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nodecat.executor.graph.validate, "MAX_CONSTANT_ELEMENTS", 6)
+    monkeypatch.setattr(nodecat.executor.graph.args, "MAX_CONSTANT_ELEMENTS", 6)
     document = graph([inp(), node("k", "constant", value=[[1, 2], [3, 4], [5, 6]])],
                      outputs=[{"name": "y", "node": "k"}])
     assert check_graph(graph_from_document(document)).node("k").args["value"][2] == [5, 6]

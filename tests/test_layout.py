@@ -66,9 +66,12 @@ def test_no_import_cycle_between_modules():
 
 
 def test_no_module_imports_the_bare_directory_names():
-    """`executor` and `introspector` are other distributions' names: only `nodecat.*` is imported."""
+    """`executor` and `introspector` are other distributions' names: only `nodecat.*` is imported,
+    by the package, its tests, benchmarks and examples."""
     offenders = []
-    for name, path in _modules().items():
+    scripts = {str(p.relative_to(ROOT)): p for d in ("tests", "bench", "examples") for p in (ROOT / d).rglob("*.py")
+               if "node_modules" not in p.parts}
+    for name, path in {**_modules(), **scripts}.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []

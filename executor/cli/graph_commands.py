@@ -214,7 +214,7 @@ def run_cmd(graph: Path, input_specs: tuple[str, ...], weights: Path | None, sav
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1, 2**20))
 def draw_cmd(graph: Path, output: Path, shapes: bool, batch: int) -> None:
     """Draw GRAPH as a picture. An invalid graph is drawn too (without shapes), so it can be looked at."""
-    from executor.draw import format_for, render
+    from nodecat.executor.draw import format_for, render
     from nodecat.executor.graph.load import load_graph
     from nodecat.introspector.jsonio import write_atomic
     try:
