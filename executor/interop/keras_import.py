@@ -115,7 +115,15 @@ def _plans(config: dict[str, Any], originals: dict[str, Original], catalog: Kera
             unmapped.append(Unmapped(name, exc.call, exc.reason))
     if unmapped:
         raise refuse(unmapped)
-    return plans
+    return _inputs_first(plans, config.get("input_layers", []))
+
+
+def _inputs_first(plans: list[NodePlan], input_layers: Any) -> list[NodePlan]:
+    """The input nodes first, in the model's own input order (`input_layers`): a graph's inputs are
+    ordered as its input nodes are, and the config's layer list orders them by creation instead."""
+    order = {ref.layer: i for i, ref in enumerate(_flatten_refs(input_layers))} if input_layers else {}
+    inputs = sorted((p for p in plans if p.op == "input"), key=lambda p: order.get(p.name, len(order)))
+    return inputs + [p for p in plans if p.op != "input"]
 
 
 def _plan(entry: dict[str, Any], original: Original, catalog: KerasCatalog, mask_of: MaskOf) -> NodePlan:
