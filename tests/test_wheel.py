@@ -88,6 +88,8 @@ def test_commands_work_outside_the_checkout(venv: Path, tmp_path: Path):
     graph = tmp_path / "cnn.json"
     graph.write_text((ROOT / "examples" / "cnn.json").read_text(encoding="utf-8"), encoding="utf-8")
     nodecat = str(venv / "bin" / "nodecat")
+    version = _run(venv, tmp_path, str(venv / "bin" / "python"), "-m", "nodecat", "--version").stdout
+    assert version.startswith("nodecat, version ")
     assert "ok:" in _run(venv, tmp_path, nodecat, "check", "cnn.json").stdout
     shown = json.loads(_run(venv, tmp_path, nodecat, "catalog", "show", "torch.nn.Conv2d", "--json").stdout)
     assert "Conv2d" in json.dumps(shown)
