@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nodecat-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test catalogs bench clean
+.PHONY: help venv demo test docs catalogs bench clean
 
 help:
 	@echo "make demo      build and check the committed catalogs, validate them, print statistics;"
@@ -17,6 +17,7 @@ help:
 	@echo "               import a ResNet-18 and a Keras two-tower model, export the ResNet to Python and ONNX;"
 	@echo "               train the demo CNN on the shipped digits (build/demo/train)"
 	@echo "make test      run the test suite"
+	@echo "make docs      build the documentation site (docs/mkdocs.yml) into build/docs"
 	@echo "make venv      create .venv and install nodecat with pinned dependencies (constraints.txt)"
 	@echo "make catalogs  rebuild the committed catalogs of the installed libraries"
 	@echo "make bench     run the benchmarks under bench/"
@@ -52,6 +53,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The site's CLI reference and error codes are generated from the code (docs/hooks.py, mkdocs-click).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -f docs/mkdocs.yml
 
 catalogs: $(STAMP)
 	$(BIN)/nodecat catalog build all
