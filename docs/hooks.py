@@ -111,7 +111,7 @@ def error_code_tables() -> str:
         parts.append("| code | raised in |")
         parts.append("|---|---|")
         for code in codes:
-            modules = ", ".join(f"`{m}`" for m in where[code]) or "*(declared; no module raises it yet)*"
+            modules = ", ".join(f"`{m}`" for m in where[code]) or "*(declared; no module of nodecat.executor names it now)*"
             parts.append(f"| `{code}` | {modules} |")
         parts.append("")
     return "\n".join(parts)
