@@ -29,13 +29,15 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 
 # Not between backticks: a page may quote a placeholder as code (pages/contributing.md does).
-_PLACEHOLDER = re.compile(r"(?<!`)<!--\s*(error-codes|vocabulary:\s*([\w.]+))\s*-->(?!`)")
+_PLACEHOLDER = re.compile(r"(?<!`)<!--\s*(error-codes|catalog-stats|vocabulary:\s*([\w.]+))\s*-->(?!`)")
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs' signature)
     def replace(match: re.Match[str]) -> str:
         if match.group(1) == "error-codes":
             return error_code_tables()
+        if match.group(1) == "catalog-stats":
+            return catalog_stats()
         return inline_list(match.group(2))
 
     return _PLACEHOLDER.sub(replace, markdown)
@@ -115,3 +117,16 @@ def error_code_tables() -> str:
             parts.append(f"| `{code}` | {modules} |")
         parts.append("")
     return "\n".join(parts)
+
+
+@cache
+def catalog_stats() -> str:
+    """What `nodecat catalog stats` prints for the committed catalogs, as a code block: numbers that
+    are copied by hand go stale with the next override."""
+    from click.testing import CliRunner
+
+    from nodecat.executor.cli.main import main
+    result = CliRunner().invoke(main, ["catalog", "stats"])
+    if result.exit_code != 0:
+        raise PluginError(f"nodecat catalog stats failed: {result.output}")
+    return "```\n" + result.output.rstrip() + "\n```"

@@ -109,6 +109,16 @@ def test_error_page_lists_every_error_code(site: Path) -> None:
     assert missing == [], f"error codes missing from the generated page: {missing}"
 
 
+def test_catalog_page_shows_the_committed_catalogs_statistics(site: Path) -> None:
+    import json
+    text = page_text(site, "catalogs")
+    for catalog in sorted((ROOT / "catalogs").glob("*.json")):
+        document = json.loads(catalog.read_text(encoding="utf-8"))
+        assert f"{document['library']} {document['version']}" in text
+        applied = document["overrides"]["applied"]
+        assert re.search(rf"overrides_applied +{applied}\b", text), f"{catalog.name}: {applied} overrides applied"
+
+
 # -- runnable examples ------------------------------------------------------------------------------
 
 def test_runnable_markers_sit_on_fences() -> None:
