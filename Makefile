@@ -50,6 +50,7 @@ demo: $(STAMP)
 	$(BIN)/nodecat check executor/demo/digits_cnn.json
 	rm -rf build/demo/train
 	$(BIN)/nodecat demo --out build/demo/train
+	@echo "nodecat is installed in $(VENV): run  . $(VENV)/bin/activate  and type nodecat --help"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
