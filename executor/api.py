@@ -36,9 +36,17 @@ __all__ = ["load", "validate", "check", "infer_shapes", "profile", "build", "run
 
 def check(graph: CheckedGraph | Graph | str | Path, batch: int = 1) -> CheckedGraph:
     """What `nodecat check` does: validate, then infer every node's shapes on meta (nothing is
-    allocated). Raise GraphError with every problem; return the checked graph."""
+    allocated), and check the data a train section names from its headers (found as `train` finds
+    it). Raise GraphError with every problem; return the checked graph."""
+    from nodecat.executor.training.check import train_data_problems
     checked = graph if isinstance(graph, CheckedGraph) else validate(graph)
-    infer_shapes(checked, batch)
+    data_problems = train_data_problems(checked, Path(graph) if isinstance(graph, (str, Path)) else None)
+    try:
+        infer_shapes(checked, batch)
+    except GraphError as exc:
+        raise GraphError([*data_problems, *exc.problems]) from exc
+    if data_problems:
+        raise GraphError(data_problems)
     return checked
 
 

@@ -35,12 +35,19 @@ def _check_and_measure(graph: Path, batch: int, budget: str, device: str) -> tup
     from nodecat.executor.build.run import validate
     from nodecat.executor.build.devices import available_memory, pick_device
     from nodecat.executor.build.shapes import check_budget, infer_shapes
+    from nodecat.executor.training.check import train_data_problems
     checked = validate(graph)
-    report = infer_shapes(checked, batch)
-    limit = _budget(budget)
-    if limit is not None:
-        chosen = pick_device(device)
-        check_budget(report, available_memory(chosen) if limit == "auto" else int(limit), chosen)
+    data_problems = train_data_problems(checked, graph)  # the train section's data, from its headers
+    try:
+        report = infer_shapes(checked, batch)
+        limit = _budget(budget)
+        if limit is not None:
+            chosen = pick_device(device)
+            check_budget(report, available_memory(chosen) if limit == "auto" else int(limit), chosen)
+    except GraphError as exc:
+        raise GraphError([*data_problems, *exc.problems]) from exc
+    if data_problems:
+        raise GraphError(data_problems)
     return checked, report
 
 

@@ -22,7 +22,8 @@ ROOTS_OPT = click.option("--data-root", "data_roots", multiple=True,
 BATCH_OPT = click.option("--batch-size", type=click.IntRange(1, 2**20), default=None,
                          help="Rows per optimizer step (default: the train section's).")
 PROGRESS_OPT = click.option("--progress/--no-progress", default=True, show_default=True,
-                            help="A progress bar per epoch on stderr.")
+                            help="A progress bar per epoch on stderr (the summary line of each epoch is "
+                                 "printed either way).")
 
 
 def _options(out_dir: Path, **values: Any) -> Any:
@@ -43,7 +44,15 @@ def _print_report(report: Any) -> None:
     final = result["final"]
     held_out = "val_accuracy" in final
     what = "held-out accuracy" if held_out else "training accuracy"
-    if result["accuracy"] is not None:
+    if report.nothing_to_resume:
+        asked = report.epochs_asked
+        done = f"{result['epochs']} of {asked} epochs" if asked == result["epochs"] else \
+            f"{result['epochs']} epochs (--epochs asks for {asked})"
+        numbers = (f"{what} {result['accuracy']:.4f}, " if result["accuracy"] is not None else "") + \
+            (f"loss {result['loss']:.4f}" if result["loss"] is not None else "")
+        click.echo(f"nothing to resume: {report.out_dir} already holds {done}; nothing was trained "
+                   f"({numbers}). Raise --epochs to train on.")
+    elif result["accuracy"] is not None:
         click.echo(f"{what} {result['accuracy']:.4f} (loss {result['loss']:.4f}) after {result['epochs']} epochs "
                    f"in {result['seconds']:.1f} s on {result['device']}")
     else:
@@ -66,7 +75,9 @@ def _print_report(report: Any) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for history.jsonl, curves.png, weights.safetensors and checkpoints/ "
                    "(default: runs/<graph file name>).")
-@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
+@click.option("--resume", is_flag=True,
+              help="Continue from the newest checkpoint in --out, with its batch size and seed; a run that "
+                   "already holds --epochs epochs says there is nothing to resume.")
 @click.option("--keep", "keep_checkpoints", type=click.IntRange(1, 1000), default=2, show_default=True,
               help="How many epoch checkpoints to keep.")
 @click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,

@@ -87,7 +87,7 @@ def check_graph(graph: Graph, catalogs: CatalogIndex | None = None) -> CheckedGr
         train = None
         if graph.train is not None:
             from nodecat.executor.training.check import check_train
-            train_problems, train = check_train(graph, checker.descriptors, catalogs.lookup)
+            train_problems, train = check_train(graph, checker.descriptors, catalogs.lookup, catalogs.nodes)
             problems.extend(train_problems)
         if problems:
             raise GraphError(problems)

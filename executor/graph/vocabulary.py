@@ -39,7 +39,7 @@ ErrorCode = Literal[
     "path_outside_roots", "bad_data", "empty_data", "unknown_column", "data_mismatch",
     # training runs and checkpoints
     "loss_not_finite", "no_checkpoint", "bad_checkpoint", "out_dir_in_use", "unsupported_training",
-    "training_failed",
+    "training_failed", "resume_mismatch",
     # importing models and exporting graphs
     "bad_target", "import_failed", "unmappable_call", "bad_input_spec", "export_failed",
     "unsupported_export",

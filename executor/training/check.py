@@ -5,12 +5,18 @@ the right kind and of the library the graph trains with, their literal arguments
 their schemas, the loss's inputs are its own ports fed by declared graph outputs or data columns,
 metrics have a prediction and a target, and `feed` names graph inputs. Then each component is
 constructed once on a probe parameter, so that the library's own range checks (a negative learning
-rate, a zero step size) are reported here, located, before any data is read.
+rate, a zero step size) are reported here, located, before any data is read. An op that is not
+in the catalog gets a "did you mean" among the catalog's ids and aliases of its kind.
+
+`train_data_problems` is what `nodecat check` adds for the data the section names: the file found
+as `train` finds it, checked from its headers only.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
-from typing import Any, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.graph.document import Graph
@@ -20,6 +26,9 @@ from nodecat.executor.graph.values import value_kind
 from nodecat.executor.graph.errors import short_error
 from nodecat.introspector.errors import json_pointer
 from nodecat.introspector.model import Node
+
+if TYPE_CHECKING:
+    from nodecat.executor.graph.validate import CheckedGraph
 
 _KIND_OF_PART = {"loss": "loss", "optimizer": "optimizer", "schedule": "scheduler"}
 
@@ -83,10 +92,12 @@ class CheckedTrain:
         return out
 
 
-def check_train(graph: Graph, descriptors: dict[str, Node], lookup: Any) -> tuple[list[GraphProblem], CheckedTrain | None]:
+def check_train(graph: Graph, descriptors: dict[str, Node], lookup: Any,
+                known: Mapping[str, Node] | None = None) -> tuple[list[GraphProblem], CheckedTrain | None]:
     """Problems of the train section, and the checked section when there are none.
 
-    `descriptors`: node id -> descriptor of the graph's valid nodes; `lookup`: op -> descriptor."""
+    `descriptors`: node id -> descriptor of the graph's valid nodes; `lookup`: op -> descriptor;
+    `known`: every catalog node by id and alias, for the "did you mean" of an op not found."""
     spec = graph.train
     assert spec is not None
     libraries = {d.library for d in descriptors.values()} - {"nodecat"}
@@ -98,7 +109,7 @@ def check_train(graph: Graph, descriptors: dict[str, Node], lookup: Any) -> tupl
     for part, component in named:
         if component is None:
             continue
-        found = _component(part, component, library, lookup, problems)
+        found = _component(part, component, library, lookup, known or {}, problems)
         if found is not None:
             parts[part] = found
     problems.extend(_loss_inputs(spec, parts.get("loss"), graph, library))
@@ -115,7 +126,7 @@ def check_train(graph: Graph, descriptors: dict[str, Node], lookup: Any) -> tupl
     return problems, (None if problems else checked)
 
 
-def _component(part: str, component: Component, library: str, lookup: Any,
+def _component(part: str, component: Component, library: str, lookup: Any, known: Mapping[str, Node],
                problems: list[GraphProblem]) -> CheckedComponent | None:
     kind = _KIND_OF_PART[part]
     base = ["train", part]
@@ -123,6 +134,8 @@ def _component(part: str, component: Component, library: str, lookup: Any,
     hint = f"see `nodecat catalog list {library} --category {kind}`"
     if descriptor is None:
         named = component.op.split(".", 1)[0]
+        close = _close_ops(component.op, kind, library, known)
+        hint = f"did you mean {', '.join(close)}? or {hint}" if close else hint
         if named in ("torch", "keras") and named != library:
             problems.append(GraphProblem("wrong_library", f"{component.op} is a {named} {kind}, but this graph "
                                          f"trains as a {library} model", "", json_pointer([*base, "op"]), hint))
@@ -147,6 +160,20 @@ def _component(part: str, component: Component, library: str, lookup: Any,
             problems.append(GraphProblem("missing_required_arg", f"{component.op} needs argument {arg.name!r}", "",
                                          json_pointer([*base, "args"]), arg.doc[:120]))
     return CheckedComponent(component, descriptor) if len(problems) == before else None
+
+
+def _close_ops(op: str, kind: str, library: str, known: Mapping[str, Node]) -> list[str]:
+    """Up to 3 catalog ids and aliases of `kind` in the graph's library close to `op`, case aside;
+    when no whole name is close (`AdamW` alone), the last parts of the names are compared."""
+    names = [name for name, node in known.items() if node.kind == kind and node.library == library]
+    for key in (str.lower, lambda name: name.rsplit(".", 1)[-1].lower()):
+        by_key: dict[str, list[str]] = {}
+        for name in names:
+            by_key.setdefault(key(name), []).append(name)
+        close = difflib.get_close_matches(key(op), list(by_key), n=3, cutoff=0.6)
+        if close:
+            return [name for found in close for name in by_key[found]][:3]
+    return []
 
 
 def _loss_inputs(spec: TrainSpec, loss: CheckedComponent | None, graph: Graph, library: str) -> Iterator[GraphProblem]:
@@ -283,3 +310,22 @@ def build_keras_parts(checked: CheckedTrain) -> tuple[Any, Any]:
 
 def _path(pointer: str) -> list[str]:
     return [p for p in pointer.split("/") if p]
+
+
+def train_data_problems(checked: "CheckedGraph", graph_path: Path | None) -> list[GraphProblem]:
+    """What `train` would find wrong with the data the train section names, from the files' headers
+    alone (.npy and .npz array headers, a CSV's first line): a file missing or outside the data
+    roots, a column the data lacks, a shape or dtype an input cannot take, row counts that differ.
+    The file is found as `train` finds it without --data: relative to the graph file's directory
+    (the current directory for a graph that is not a file), inside the default data roots. Nothing
+    to check without a train section or without its `data` (the data then comes with --data)."""
+    if checked.train is None or checked.train.spec.data is None:
+        return []
+    from nodecat.executor.training.data import data_roots, read_headers, use_problems
+    from nodecat.executor.training.session import data_files, data_uses
+    files, pointer = data_files(checked, graph_path)
+    try:
+        columns = read_headers(files, data_roots(), pointer)
+    except GraphError as e:
+        return list(e.problems)
+    return use_problems(columns, *data_uses(checked))

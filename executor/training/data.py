@@ -7,6 +7,10 @@ every size is checked before memory is spent on it.
 
 Flat rows are reshaped: a (rows, k) column feeds an input of declared shape (None, *dims) when every
 dim is known and their product is k (CSV pixels feeding an image input); a 1-D column counts as k = 1.
+
+`read_headers` finds the same columns from the headers alone (for `nodecat check`), and
+`use_problems` checks columns against the inputs and targets from their shapes and dtypes, so the
+check before a run and the run itself say the same.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import zlib
 from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Sequence
+from typing import IO, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import numpy.lib.format as npy_format
@@ -81,8 +85,56 @@ class _FileProblem(Exception):
 
 def read_table(files: Sequence[tuple[str | None, Path]], roots: Sequence[Path], pointer: str = "") -> Table:
     """Read every file (each inside the roots) and merge their columns; every problem is reported at once."""
+    columns, sources, problems = _gather(files, roots, pointer, _read_file)
+    problems.extend(GraphProblem("bad_data", message, pointer=pointer) for message in _non_finite(columns, sources))
+    problems.extend(_row_mismatch({name: len(array) for name, array in columns.items()}, pointer))
+    if problems:
+        raise GraphError(problems)
+    return Table(columns, sources)
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """What is known of a column without its values: from an array, or from a file's header only."""
+
+    shape: tuple[int | None, ...]  # the array's shape; rows (the first) None when a header does not say (CSV)
+    dtype: np.dtype | None  # None: not known from the header (a CSV column's dtype depends on its cells)
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> "ColumnInfo":
+        return cls(tuple(array.shape), array.dtype)
+
+    @property
+    def rows(self) -> int | None:
+        return self.shape[0] if self.shape else None
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return self.shape[1:]  # type: ignore[return-value]  # only the first dimension may be unknown
+
+
+def read_headers(files: Sequence[tuple[str | None, Path]], roots: Sequence[Path],
+                 pointer: str = "") -> dict[str, ColumnInfo]:
+    """The columns of every file as read_table would find them, from the headers only (.npy and .npz
+    array headers, a CSV's first line): the same roots, files, names, shapes and dtypes, without
+    reading the data. What only the values show (a non-number cell, NaN) is left to read_table."""
+    columns, _, problems = _gather(files, roots, pointer, _read_file_header)
+    problems.extend(_row_mismatch({name: info.rows for name, info in columns.items() if info.rows is not None},
+                                  pointer))
+    if problems:
+        raise GraphError(problems)
+    return columns
+
+
+_Column = TypeVar("_Column")
+
+
+def _gather(files: Sequence[tuple[str | None, Path]], roots: Sequence[Path], pointer: str,
+            read: Callable[[str | None, Path, Path], dict[str, _Column]],
+            ) -> tuple[dict[str, _Column], dict[str, Path], list[GraphProblem]]:
+    """Each file's columns (read by `read`, once the file is known to be inside the roots), merged."""
     problems: list[GraphProblem] = []
-    columns: dict[str, np.ndarray] = {}
+    columns: dict[str, _Column] = {}
     sources: dict[str, Path] = {}
     for name, path in files:
         try:
@@ -91,26 +143,60 @@ def read_table(files: Sequence[tuple[str | None, Path]], roots: Sequence[Path], 
             problems.extend(e.problems)
             continue
         try:
-            read = _read_file(name, Path(path), resolved)
+            found = read(name, Path(path), resolved)
         except _FileProblem as e:
             problems.append(GraphProblem(e.code, e.message, pointer=pointer, hint=e.hint))
             continue
-        for column, array in read.items():
+        for column, value in found.items():
             if column in columns:
                 problems.append(GraphProblem("bad_data", f"column {column!r} is in both {str(sources[column])!r} "
                                              f"and {str(path)!r}", pointer=pointer,
                                              hint="name a .npy column with COLUMN=FILE, or rename one"))
                 continue
-            columns[column], sources[column] = array, Path(path)
-    problems.extend(GraphProblem("bad_data", message, pointer=pointer) for message in _non_finite(columns, sources))
-    problems.extend(_row_mismatch(columns, pointer))
-    if problems:
-        raise GraphError(problems)
-    return Table(columns, sources)
+            columns[column], sources[column] = value, Path(path)
+    return columns, sources, problems
 
 
 def _read_file(name: str | None, path: Path, resolved: Path) -> dict[str, np.ndarray]:
     """The columns of one file (already known to be inside the roots)."""
+    suffix, size = _file_checks(name, path, resolved)
+    try:
+        if suffix == ".npy":
+            column = name or path.stem
+            with resolved.open("rb") as handle:
+                read = {column: _read_npy(handle, size, path, column)}
+        elif suffix == ".npz":
+            read = _read_npz(resolved, path, _read_npy)
+        else:
+            read = _read_csv(resolved, path)
+    except _UNREADABLE as e:
+        raise _FileProblem("bad_data", f"data file {str(path)!r} cannot be read: {e}") from e
+    _check_columns({column: ColumnInfo.of(array) for column, array in read.items()}, path)
+    return read
+
+
+def _read_file_header(name: str | None, path: Path, resolved: Path) -> dict[str, ColumnInfo]:
+    """The columns of one file as _read_file finds them, from its headers only."""
+    suffix, size = _file_checks(name, path, resolved)
+    try:
+        if suffix == ".npy":
+            column = name or path.stem
+            with resolved.open("rb") as handle:
+                read = {column: _npy_info(handle, size, path, column)}
+        elif suffix == ".npz":
+            read = _read_npz(resolved, path, _npy_info)
+        else:
+            with resolved.open(newline="", encoding="utf-8-sig") as handle:  # the first line only
+                header = _csv_header(csv.reader(handle), path)
+            read = {column: ColumnInfo((None,), None) for column in header}
+    except _UNREADABLE as e:
+        raise _FileProblem("bad_data", f"data file {str(path)!r} cannot be read: {e}") from e
+    _check_columns(read, path)
+    return read
+
+
+def _file_checks(name: str | None, path: Path, resolved: Path) -> tuple[str, int]:
+    """(suffix, size) of a data file that exists, has a supported suffix and a size within the limit."""
     if not resolved.is_file():
         what = "a directory, not a file" if resolved.is_dir() else "not found"
         raise _FileProblem("file_not_found", f"data file {str(path)!r} is {what}")
@@ -127,25 +213,17 @@ def _read_file(name: str | None, path: Path, resolved: Path) -> dict[str, np.nda
                            f"{MAX_DATA_BYTES}")
     if size == 0:
         raise _FileProblem("empty_data", f"data file {str(path)!r} is empty")
-    try:
-        if suffix == ".npy":
-            column = name or path.stem
-            with resolved.open("rb") as handle:
-                read = {column: _read_npy(handle, size, path, column)}
-        elif suffix == ".npz":
-            read = _read_npz(resolved, path)
-        else:
-            read = _read_csv(resolved, path)
-    except _UNREADABLE as e:
-        raise _FileProblem("bad_data", f"data file {str(path)!r} cannot be read: {e}") from e
-    if not read:
+    return suffix, size
+
+
+def _check_columns(columns: dict[str, ColumnInfo], path: Path) -> None:
+    if not columns:
         raise _FileProblem("empty_data", f"data file {str(path)!r} has no columns")
-    for column, array in read.items():
-        if array.ndim == 0:
+    for column, info in columns.items():
+        if not info.shape:
             raise _FileProblem("bad_data", f"column {column!r} in {str(path)!r} is a single value (0-d), not rows")
-        if len(array) == 0:
+        if info.rows == 0:
             raise _FileProblem("empty_data", f"column {column!r} in {str(path)!r} has no rows")
-    return read
 
 
 def _read_npy(handle: IO[bytes], size: int, path: Path, column: str) -> np.ndarray:
@@ -154,6 +232,13 @@ def _read_npy(handle: IO[bytes], size: int, path: Path, column: str) -> np.ndarr
     allow_pickle=False alone would refuse object arrays, but only after allocating what the header
     declares; checking the header first keeps a tiny file from asking for absurd memory.
     """
+    _npy_info(handle, size, path, column)
+    handle.seek(0)
+    return npy_format.read_array(handle, allow_pickle=False)
+
+
+def _npy_info(handle: IO[bytes], size: int, path: Path, column: str) -> ColumnInfo:
+    """Shape and dtype from the header of a .npy stream of `size` bytes, checked; the data is not read."""
     version = npy_format.read_magic(handle)
     if version == (1, 0):
         shape, _, dtype = npy_format.read_array_header_1_0(handle)
@@ -169,12 +254,13 @@ def _read_npy(handle: IO[bytes], size: int, path: Path, column: str) -> np.ndarr
     if needed > size - handle.tell():
         raise _FileProblem("bad_data", f"column {column!r} in {str(path)!r} declares shape {shape} "
                            f"({needed} bytes) but the file holds less")
-    handle.seek(0)
-    return npy_format.read_array(handle, allow_pickle=False)
+    return ColumnInfo(tuple(shape), dtype)
 
 
-def _read_npz(resolved: Path, path: Path) -> dict[str, np.ndarray]:
-    """Every member of a .npz, read with zipfile so that each member's header is checked first."""
+def _read_npz(resolved: Path, path: Path,
+              read_member: Callable[[IO[bytes], int, Path, str], _Column]) -> dict[str, _Column]:
+    """Every member of a .npz (read_member: its array, or only its header), read with zipfile so that
+    each member's header is checked first."""
     with zipfile.ZipFile(resolved) as archive:
         members = archive.infolist()
         # The file's size was checked; a zip's contents can be far larger (a zip bomb).
@@ -193,7 +279,7 @@ def _read_npz(resolved: Path, path: Path) -> dict[str, np.ndarray]:
             if column in read:  # a zip may hold one name twice; neither copy is the obvious one
                 raise _FileProblem("bad_data", f"data file {str(path)!r} holds array {column!r} twice")
             with archive.open(member) as handle:
-                read[column] = _read_npy(handle, member.file_size, path, column)
+                read[column] = read_member(handle, member.file_size, path, column)
     return read
 
 
@@ -201,12 +287,9 @@ def _read_csv(resolved: Path, path: Path) -> dict[str, np.ndarray]:
     """Columns of a CSV whose first line is the header; blank lines are skipped."""
     with resolved.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a BOM is not part of a name
         reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
+        header = _csv_header(reader, path)
         if not header:
             return {}
-        if "" in header or len(set(header)) < len(header):
-            raise _FileProblem("bad_data", f"data file {str(path)!r} has an empty or repeated column name in "
-                               f"its header: {header}")
         cells: list[list[int | float]] = [[] for _ in header]
         for row in reader:
             if not row:  # a blank line, e.g. at the end of the file
@@ -217,6 +300,15 @@ def _read_csv(resolved: Path, path: Path) -> dict[str, np.ndarray]:
             for values, name, text in zip(cells, header, row):
                 values.append(_number(text, path, reader.line_num, name))
     return {name: _csv_column(values) for name, values in zip(header, cells)}
+
+
+def _csv_header(reader: Iterator[list[str]], path: Path) -> list[str]:
+    """The column names of a CSV's first line (none for an empty file), checked."""
+    header = [name.strip() for name in next(reader, [])]
+    if "" in header or len(set(header)) < len(header):
+        raise _FileProblem("bad_data", f"data file {str(path)!r} has an empty or repeated column name in "
+                           f"its header: {header}")
+    return header
 
 
 def _number(text: str, path: Path, line: int, column: str) -> int | float:
@@ -250,10 +342,11 @@ def _non_finite(columns: dict[str, np.ndarray], sources: dict[str, Path]) -> lis
     return messages
 
 
-def _row_mismatch(columns: dict[str, np.ndarray], pointer: str) -> list[GraphProblem]:
+def _row_mismatch(rows: dict[str, int], pointer: str) -> list[GraphProblem]:
+    """A problem when the columns (name -> rows) do not all have the same number of rows."""
     counts: dict[int, list[str]] = {}
-    for name, array in columns.items():
-        counts.setdefault(len(array), []).append(name)
+    for name, count in rows.items():
+        counts.setdefault(count, []).append(name)
     if len(counts) < 2:
         return []
     text = "; ".join(f"{_names_text(names)}: {rows} rows" for rows, names in counts.items())
@@ -291,77 +384,91 @@ class Prepared:
 
 def prepare(table: Table, inputs: Sequence[InputUse], targets: Sequence[TargetUse]) -> Prepared:
     """The arrays each graph input and each target takes; every problem is collected into one GraphError."""
-    problems: list[GraphProblem] = []
-    prepared_inputs = {}
-    for use in inputs:
-        missing = [_unknown_column(table, c, use.input_id, use.pointer) for c in use.columns if c not in table.columns]
-        if missing:
-            problems.extend(missing)
-            continue
-        array, found = _input_array(table, use)
-        problems.extend(found)
-        if array is not None:
-            prepared_inputs[use.input_id] = array
-    prepared_targets = {}
-    for target in targets:
-        if target.column not in table.columns:
-            problems.append(_unknown_column(table, target.column, "", target.pointer))
-        else:
-            prepared_targets[target.column] = _target_array(table.columns[target.column])
+    problems = use_problems({name: ColumnInfo.of(array) for name, array in table.columns.items()}, inputs, targets)
     if problems:
         raise GraphError(problems)
-    return Prepared(prepared_inputs, prepared_targets, table.rows)
+    return Prepared({use.input_id: _input_array(table, use) for use in inputs},
+                    {target.column: _target_array(table.columns[target.column]) for target in targets}, table.rows)
 
 
-def _unknown_column(table: Table, column: str, node: str, pointer: str) -> GraphProblem:
-    close = difflib.get_close_matches(column, list(table.columns), n=1)
-    hint = (f"did you mean {close[0]!r}? " if close else "") + "columns: " + _names_text(list(table.columns))
+def use_problems(columns: dict[str, ColumnInfo], inputs: Sequence[InputUse],
+                 targets: Sequence[TargetUse]) -> list[GraphProblem]:
+    """Why the columns cannot feed the inputs and targets: a column missing, a shape or dtype that does
+    not fit. The same checks for read_table's arrays and for read_headers' headers (where a dtype is
+    unknown, a CSV's, it is not checked)."""
+    problems: list[GraphProblem] = []
+    for use in inputs:
+        missing = [_unknown_column(columns, c, use.input_id, use.pointer) for c in use.columns if c not in columns]
+        problems.extend(missing if missing else _input_problems(columns, use))
+    problems.extend(_unknown_column(columns, target.column, "", target.pointer)
+                    for target in targets if target.column not in columns)
+    return problems
+
+
+def _unknown_column(columns: dict[str, ColumnInfo], column: str, node: str, pointer: str) -> GraphProblem:
+    close = difflib.get_close_matches(column, list(columns), n=1)
+    hint = (f"did you mean {close[0]!r}? " if close else "") + "columns: " + _names_text(list(columns))
     return GraphProblem("unknown_column", f"the data has no column {column!r}", node, pointer, hint)
 
 
-def _input_array(table: Table, use: InputUse) -> tuple[np.ndarray | None, list[GraphProblem]]:
-    """The column(s) of one input in its declared shape and dtype, or the problems that prevent it."""
+def _input_problems(columns: dict[str, ColumnInfo], use: InputUse) -> list[GraphProblem]:
+    """Why the column(s) of one input cannot take its declared shape and dtype (none: they can)."""
     def problem(message: str, hint: str = "") -> GraphProblem:
         return GraphProblem("data_mismatch", message, use.input_id, use.pointer, hint)
 
-    arrays = [table.columns[c] for c in use.columns]
-    if len(arrays) > 1:
-        not_flat = [c for c, a in zip(use.columns, arrays) if a.ndim != 1]
+    infos = [columns[c] for c in use.columns]
+    dtype: np.dtype | None
+    if len(infos) > 1:
+        not_flat = [c for c, info in zip(use.columns, infos) if len(info.shape) != 1]
         if not_flat:
-            return None, [problem(f"only 1-D columns can be stacked into input {use.input_id!r}; "
-                                  f"{_names_text(not_flat)} {'is' if len(not_flat) == 1 else 'are'} not",
-                                  "feed a multi-dimensional column on its own")]
-        array = np.stack(arrays, axis=1)
+            return [problem(f"only 1-D columns can be stacked into input {use.input_id!r}; "
+                            f"{_names_text(not_flat)} {'is' if len(not_flat) == 1 else 'are'} not",
+                            "feed a multi-dimensional column on its own")]
+        row: tuple[int, ...] = (len(infos),)
+        dtypes = [info.dtype for info in infos]
+        dtype = None if None in dtypes else np.result_type(*dtypes)  # what np.stack gives
         what = f"columns {_names_text(use.columns)} stacked"
     else:
-        array, what = arrays[0], f"column {use.columns[0]!r}"
+        row, dtype, what = infos[0].row_shape, infos[0].dtype, f"column {use.columns[0]!r}"
     problems = []
     if use.shape and use.shape[0] is not None:
         problems.append(problem(f"input {use.input_id!r} declares batch dimension {use.shape[0]}, but the "
                                 f"data's rows are the batch", "leave the batch dimension open with null"))
-    shaped = _fit_shape(array, tuple(use.shape[1:]))
-    if shaped is None:
-        problems.append(problem(f"{what} has rows of shape {tuple(array.shape[1:])}, input {use.input_id!r} "
+    if _row_fit(row, tuple(use.shape[1:])) is None:
+        problems.append(problem(f"{what} has rows of shape {row}, input {use.input_id!r} "
                                 f"takes {_shape_text(use.shape[1:])}",
                                 "reshape the data or change the input's shape; flat rows (rows, k) are "
                                 "reshaped when k is the product of the input's dims"))
-    dtype = np.dtype("float32" if use.dtype == "bfloat16" else use.dtype)  # numpy has no bfloat16
-    if not np.can_cast(array.dtype, dtype, "same_kind"):
-        problems.append(problem(f"{what} is {array.dtype}, input {use.input_id!r} takes {use.dtype}",
+    if dtype is not None and not np.can_cast(dtype, _input_dtype(use), "same_kind"):
+        problems.append(problem(f"{what} is {dtype}, input {use.input_id!r} takes {use.dtype}",
                                 "convert the data, or change the input's dtype"))
-    if problems or shaped is None:
-        return None, problems
-    return np.ascontiguousarray(shaped, dtype=dtype), []
+    return problems
 
 
-def _fit_shape(array: np.ndarray, dims: tuple[int | None, ...]) -> np.ndarray | None:
-    """The array with rows of the declared dims (None: any size), or None when it cannot have them."""
-    row = array.shape[1:]
+def _input_array(table: Table, use: InputUse) -> np.ndarray:
+    """The column(s) of one input in its declared shape and dtype (_input_problems found none)."""
+    arrays = [table.columns[c] for c in use.columns]
+    array = np.stack(arrays, axis=1) if len(arrays) > 1 else arrays[0]
+    dims = _row_fit(tuple(array.shape[1:]), tuple(use.shape[1:]))
+    assert dims is not None, "_input_problems checks the shape"
+    if dims != tuple(array.shape[1:]):
+        array = array.reshape((len(array), *dims))
+    return np.ascontiguousarray(array, dtype=_input_dtype(use))
+
+
+def _input_dtype(use: InputUse) -> np.dtype:
+    return np.dtype("float32" if use.dtype == "bfloat16" else use.dtype)  # numpy has no bfloat16
+
+
+def _row_fit(row: tuple[int, ...], dims: tuple[int | None, ...]) -> tuple[int, ...] | None:
+    """The row shape a column with rows of shape `row` takes for an input of row dims `dims` (None:
+    any size): `row` itself when it fits as it is, else `dims` when flat rows can be reshaped to
+    them, else None."""
     if len(row) == len(dims) and all(d is None or d == r for d, r in zip(dims, row)):
-        return array
+        return row
     # Flat rows (e.g. CSV pixels, or a 1-D column for dims like (1,)) take a shape of the same size.
-    if array.ndim <= 2 and None not in dims and math.prod(dims) == math.prod(row):  # type: ignore[arg-type]
-        return array.reshape((len(array), *dims))  # type: ignore[arg-type]
+    if len(row) <= 1 and None not in dims and math.prod(dims) == math.prod(row):  # type: ignore[arg-type]
+        return dims  # type: ignore[return-value]
     return None
 
 

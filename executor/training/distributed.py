@@ -52,7 +52,13 @@ def train_distributed(graph: str | Path | Graph | CheckedGraph, options: TrainOp
     checked, graph_path = training.load_checked(graph)
     spec = _spec(checked, options)
     device = _preflight(checked, spec, options, world)
-    if not options.resume:  # rank 0 would refuse it too, but only after every process has started
+    # The processes would refuse these too, but only after every one of them has started.
+    if options.resume:
+        checkpoint = training.resume_checkpoint(options.out_dir, checked, spec)
+        finished = training.finished_report(checked, graph_path, spec, checkpoint, options, began, world)
+        if finished is not None:  # nothing to resume: no process is started
+            return finished
+    else:
         training.refuse_used_out_dir(options.out_dir)
     prepared = training.prepare_data(checked, graph_path, options)
     from nodecat.executor.training.data import split_rows

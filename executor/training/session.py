@@ -56,11 +56,15 @@ class TrainReport:
     out_dir: Path
     nproc: int = 1
     files: dict[str, Path] = field(default_factory=dict)
+    # --resume of a run that already holds the epochs asked for (`epochs_asked`): nothing was trained
+    nothing_to_resume: bool = False
+    epochs_asked: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
         return {"graph": self.graph, "backend": self.backend, "device": self.device, "nproc": self.nproc,
-                "epochs": self.epochs, "resumed_from": self.resumed_from, "seconds": round(self.seconds, 3),
+                "epochs": self.epochs, "resumed_from": self.resumed_from, "nothing_to_resume": self.nothing_to_resume,
+                "seconds": round(self.seconds, 3),
                 "rows": self.rows, "final": last,
                 "accuracy": last.get("val_accuracy", last.get("accuracy")),
                 "loss": last.get("val_loss", last.get("loss")),
@@ -84,24 +88,31 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
     checked, graph_path = load_checked(graph)
     spec = train_section(checked).spec.with_settings(epochs=options.epochs, batch_size=options.batch_size,
                                                        seed=options.seed)
+    main = rank == 0
+    checkpoint = None
+    if options.resume:
+        checkpoint = resume_checkpoint(options.out_dir, checked, spec)
+        finished = finished_report(checked, graph_path, spec, checkpoint, options, began, world)
+        if finished is not None:
+            return finished
+    elif main:
+        refuse_used_out_dir(options.out_dir)
     prepared = prepare_data(checked, graph_path, options)
     from nodecat.executor.training.data import split_rows
     train_rows, validation_rows = split_rows(prepared.rows, spec.validation_split, spec.seed)
+    rows = {"train": int(len(train_rows)), "validation": int(len(validation_rows))}
     from nodecat.executor.build.devices import pick_device
     device = pick_device(options.device)
     if world > 1 and device.startswith("cuda"):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % _cuda_count()}"  # this machine's GPUs
     backend = make_backend(checked, spec, prepared, device, rank, world, options.progress and rank == 0)
-    main = rank == 0
     history: list[dict[str, float]] = []
     start, resumed_from = 0, None
-    if options.resume:
-        start, history = _resume(backend, options.out_dir, checked)
+    if checkpoint is not None:
+        backend.restore(checkpoint.tensors(), checkpoint.state)
+        start, history = checkpoint.epoch, list(checkpoint.state["history"])
         resumed_from = start
-    elif main:
-        refuse_used_out_dir(options.out_dir)
-    files = {"history": options.out_dir / HISTORY_FILE, "plot": options.out_dir / PLOT_FILE,
-             "weights": options.out_dir / WEIGHTS_FILE}
+    files = _files(options.out_dir)
     from nodecat.executor.training.data import epoch_order
     for epoch in range(start, spec.epochs):
         order = epoch_order(train_rows, spec.seed, epoch, spec.shuffle)
@@ -112,25 +123,23 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
                "samples_per_second": round(len(order) / max(seconds, 1e-9), 1)}
         backend.end_epoch(validation.get("loss"), row["loss"])
         history.append(row)
-        if options.progress and main:
+        if main:  # the epoch's summary line: --no-progress drops only the bars
             from nodecat.executor.training.progress import format_numbers
             sys.stderr.write(f"epoch {epoch + 1}/{spec.epochs}  {format_numbers(row)}\n")
-        if main:
-            _write_epoch(backend, options, checked, epoch + 1, history, files)
+            sys.stderr.flush()
+            _write_epoch(backend, options, checked, spec, rows, epoch + 1, history, files)
     if main:
-        backend.save_weights(files["weights"])
-        if not history:
-            raise GraphError(GraphProblem("training_failed", f"nothing to train: the run already finished "
-                                          f"{start} of {spec.epochs} epochs", hint="raise --epochs to go on"))
+        backend.save_weights(files["weights"])  # also for a finished run whose weights were never written
     from nodecat.executor.training.checkpoint import latest_checkpoint
     last = latest_checkpoint(options.out_dir) if main else None
     if last is not None:
         files["checkpoint"] = last.path
-    return TrainReport(graph=checked.graph.name or (graph_path.stem if graph_path else "graph"),
+    return TrainReport(graph=_graph_name(checked, graph_path),
                        backend=checked.train.library if checked.train else "torch", device=device,
                        epochs=len(history), resumed_from=resumed_from, seconds=time.perf_counter() - began,
-                       rows={"train": int(len(train_rows)), "validation": int(len(validation_rows))},
-                       history=history, out_dir=options.out_dir, nproc=world, files=files)
+                       rows=rows, history=history, out_dir=options.out_dir, nproc=world, files=files,
+                       nothing_to_resume=start >= spec.epochs, epochs_asked=spec.epochs)
+
 
 
 def evaluate(graph: str | Path | Graph | CheckedGraph, weights: Path, data: Sequence[str] = (),
@@ -145,7 +154,8 @@ def evaluate(graph: str | Path | Graph | CheckedGraph, weights: Path, data: Sequ
     backend = make_backend(checked, spec, prepared, device, 0, 1, progress=False)
     backend.load_weights(weights)  # type: ignore[attr-defined]
     numbers = backend.evaluate(np.arange(prepared.rows))
-    return {"graph": checked.graph.name, "rows": prepared.rows, "device": device, **numbers}
+    return {"graph": str(graph_path) if graph_path is not None else checked.graph.name, "rows": prepared.rows,
+            "device": device, **numbers}
 
 
 # -- pieces -----------------------------------------------------------------------------------------
@@ -167,24 +177,39 @@ def train_section(checked: CheckedGraph) -> Any:
 
 
 def prepare_data(checked: CheckedGraph, graph_path: Path | None, options: TrainOptions) -> Any:
-    from nodecat.executor.training.data import InputUse, TargetUse, data_roots, parse_data_option, prepare, read_table
-    train = train_section(checked)
-    if options.data:
-        files, pointer = [parse_data_option(text) for text in options.data], ""
-    elif train.spec.data is not None:
-        base = graph_path.parent if graph_path is not None else Path.cwd()
-        files, pointer = [(None, base / train.spec.data)], "/train/data"
-    else:
-        raise GraphError(GraphProblem("bad_data", "no training data was given", pointer="/train",
-                                      hint='pass --data FILE, or set "data" in the train section'))
+    from nodecat.executor.training.data import data_roots, prepare, read_table
+    files, pointer = data_files(checked, graph_path, options.data)
     table = read_table(files, data_roots(options.data_roots), pointer)
+    return prepare(table, *data_uses(checked))
+
+
+def data_files(checked: CheckedGraph, graph_path: Path | None,
+               data: Sequence[str] = ()) -> tuple[list[tuple[str | None, Path]], str]:
+    """The data files a run reads, as (column name or None, path), and the JSON Pointer their problems
+    get: the --data options, else the train section's `data` relative to the graph file's directory
+    (the current directory for a graph that is not a file)."""
+    from nodecat.executor.training.data import parse_data_option
+    train = train_section(checked)
+    if data:
+        return [parse_data_option(text) for text in data], ""
+    if train.spec.data is not None:
+        base = graph_path.parent if graph_path is not None else Path.cwd()
+        return [(None, base / train.spec.data)], "/train/data"
+    raise GraphError(GraphProblem("bad_data", "no training data was given", pointer="/train",
+                                  hint='pass --data FILE, or set "data" in the train section'))
+
+
+def data_uses(checked: CheckedGraph) -> tuple[list[Any], list[Any]]:
+    """What the data must feed: each graph input (InputUse) and each target column (TargetUse)."""
+    from nodecat.executor.training.data import InputUse, TargetUse
+    train = train_section(checked)
     inputs = []
     for feed in train.feeds:
         node = checked.node(feed.input_id)
         inputs.append(InputUse(feed.input_id, feed.columns, tuple(node.args["shape"]),
                                node.args.get("dtype", "float32"), feed.pointer))
     targets = [TargetUse(column, pointer) for column, pointer in train.target_columns().items()]
-    return prepare(table, inputs, targets)
+    return inputs, targets
 
 
 def make_backend(checked: CheckedGraph, spec: Any, prepared: Any, device: str, rank: int, world: int,
@@ -218,18 +243,41 @@ def graph_digest(checked: CheckedGraph) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-def _write_epoch(backend: Backend, options: TrainOptions, checked: CheckedGraph, epoch: int,
-                 history: list[dict[str, float]], files: dict[str, Path]) -> None:
+# The recipe's settings the command line can change (--epochs is how a resumed run goes on).
+_SETTING_FLAGS = {"batch_size": "--batch-size", "seed": "--seed"}
+
+
+def run_settings(spec: Any) -> dict[str, Any]:
+    """The settings a checkpoint records beside the graph's digest (the file's, or the command line's)."""
+    return {key: getattr(spec, key) for key in _SETTING_FLAGS}
+
+
+def _files(out_dir: Path) -> dict[str, Path]:
+    return {"history": out_dir / HISTORY_FILE, "plot": out_dir / PLOT_FILE, "weights": out_dir / WEIGHTS_FILE}
+
+
+def _graph_name(checked: CheckedGraph, graph_path: Path | None) -> str:
+    return checked.graph.name or (graph_path.stem if graph_path else "graph")
+
+
+def _write_epoch(backend: Backend, options: TrainOptions, checked: CheckedGraph, spec: Any, rows: dict[str, int],
+                 epoch: int, history: list[dict[str, float]], files: dict[str, Path]) -> None:
     from nodecat.executor.training.checkpoint import save_checkpoint
     from nodecat.executor.training.history import plot_history, write_history
     tensors, state = backend.snapshot()
-    state = {"graph": graph_digest(checked), "history": history, **state}
+    state = {"graph": graph_digest(checked), "settings": run_settings(spec), "rows": rows, "history": history,
+             **state}
     save_checkpoint(options.out_dir, epoch, tensors, state, keep=options.keep_checkpoints)
     write_history(files["history"], history)
     plot_history(history, files["plot"], title=checked.graph.name)
 
 
-def _resume(backend: Backend, out_dir: Path, checked: CheckedGraph) -> tuple[int, list[dict[str, float]]]:
+def resume_checkpoint(out_dir: Path, checked: CheckedGraph, spec: Any) -> Any:
+    """The newest checkpoint under out_dir, when it was written for this graph and recipe.
+
+    no_checkpoint: there is none; bad_checkpoint: it is damaged, or was written for another graph or
+    train section; resume_mismatch: this run's batch size or seed (the command line's, else the
+    graph's) is not the one the checkpoint's run used, one problem each."""
     from nodecat.executor.training.checkpoint import latest_checkpoint
     checkpoint = latest_checkpoint(out_dir)
     if checkpoint is None:
@@ -239,8 +287,38 @@ def _resume(backend: Backend, out_dir: Path, checked: CheckedGraph) -> tuple[int
     if state.get("graph") != graph_digest(checked):
         raise GraphError(GraphProblem("bad_checkpoint", f"{checkpoint.path} was written for another graph or "
                                       "training recipe", hint="resume with the graph that wrote it, or use a new --out"))
-    backend.restore(checkpoint.tensors(), state)
-    return checkpoint.epoch, list(state["history"])
+    recorded = state.get("settings")
+    if not isinstance(recorded, dict):  # written before settings were recorded: the graph's own
+        recorded = run_settings(train_section(checked).spec)
+    problems = [GraphProblem("resume_mismatch", f"{checkpoint.path} was trained with {key} {recorded.get(key)!r}, "
+                             f"this run asks for {key} {value!r}; a resumed run keeps its recipe",
+                             pointer=f"/train/{key}",
+                             hint=f"resume with {_SETTING_FLAGS[key]} {recorded.get(key)!r}, or train afresh "
+                                  "with another --out")
+                for key, value in run_settings(spec).items() if recorded.get(key) != value]
+    if problems:
+        raise GraphError(problems)
+    return checkpoint
+
+
+def finished_report(checked: CheckedGraph, graph_path: Path | None, spec: Any, checkpoint: Any,
+                    options: TrainOptions, began: float, world: int) -> TrainReport | None:
+    """The report of a resume with nothing left to train (the checkpoint holds the epochs asked for and
+    the run's weights are written), made without reading data or building the model; else None."""
+    files = _files(options.out_dir)
+    if checkpoint.epoch < spec.epochs or not files["weights"].is_file():
+        return None
+    from nodecat.executor.build.devices import pick_device
+    history = list(checkpoint.state["history"])
+    rows = checkpoint.state.get("rows")
+    found = {name: path for name, path in files.items() if path.is_file()}
+    return TrainReport(graph=_graph_name(checked, graph_path),
+                       backend=checked.train.library if checked.train else "torch",
+                       device=pick_device(options.device), epochs=len(history), resumed_from=checkpoint.epoch,
+                       seconds=time.perf_counter() - began, rows=dict(rows) if isinstance(rows, dict) else {},
+                       history=history, out_dir=options.out_dir, nproc=world,
+                       files={**found, "checkpoint": checkpoint.path}, nothing_to_resume=True,
+                       epochs_asked=spec.epochs)
 
 
 def refuse_used_out_dir(out_dir: Path) -> None:
