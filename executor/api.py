@@ -38,7 +38,7 @@ def check(graph: CheckedGraph | Graph | str | Path, batch: int = 1) -> CheckedGr
     """What `nodecat check` does: validate, then infer every node's shapes on meta (nothing is
     allocated), and check the data a train section names from its headers (found as `train` finds
     it). Raise GraphError with every problem; return the checked graph."""
-    from nodecat.executor.training.check import train_data_problems
+    from nodecat.executor.training.data_plan import train_data_problems
     checked = graph if isinstance(graph, CheckedGraph) else validate(graph)
     data_problems = train_data_problems(checked, Path(graph) if isinstance(graph, (str, Path)) else None)
     try:

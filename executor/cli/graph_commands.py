@@ -35,7 +35,7 @@ def _check_and_measure(graph: Path, batch: int, budget: str, device: str) -> tup
     from nodecat.executor.build.run import validate
     from nodecat.executor.build.devices import available_memory, pick_device
     from nodecat.executor.build.shapes import check_budget, infer_shapes
-    from nodecat.executor.training.check import train_data_problems
+    from nodecat.executor.training.data_plan import train_data_problems
     checked = validate(graph)
     data_problems = train_data_problems(checked, graph)  # the train section's data, from its headers
     try:

@@ -8,14 +8,13 @@ constructed once on a probe parameter, so that the library's own range checks (a
 rate, a zero step size) are reported here, located, before any data is read. An op that is not
 in the catalog gets a "did you mean" among the catalog's ids and aliases of its kind.
 
-`train_data_problems` is what `nodecat check` adds for the data the section names: the file found
+`data_plan.train_data_problems` is what `nodecat check` adds for the data the section names: the file found
 as `train` finds it, checked from its headers only.
 """
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from nodecat.executor.graph.errors import GraphError, GraphProblem
@@ -28,7 +27,7 @@ from nodecat.introspector.errors import json_pointer
 from nodecat.introspector.model import Node
 
 if TYPE_CHECKING:
-    from nodecat.executor.graph.validate import CheckedGraph
+    pass
 
 _KIND_OF_PART = {"loss": "loss", "optimizer": "optimizer", "schedule": "scheduler"}
 
@@ -310,22 +309,3 @@ def build_keras_parts(checked: CheckedTrain) -> tuple[Any, Any]:
 
 def _path(pointer: str) -> list[str]:
     return [p for p in pointer.split("/") if p]
-
-
-def train_data_problems(checked: "CheckedGraph", graph_path: Path | None) -> list[GraphProblem]:
-    """What `train` would find wrong with the data the train section names, from the files' headers
-    alone (.npy and .npz array headers, a CSV's first line): a file missing or outside the data
-    roots, a column the data lacks, a shape or dtype an input cannot take, row counts that differ.
-    The file is found as `train` finds it without --data: relative to the graph file's directory
-    (the current directory for a graph that is not a file), inside the default data roots. Nothing
-    to check without a train section or without its `data` (the data then comes with --data)."""
-    if checked.train is None or checked.train.spec.data is None:
-        return []
-    from nodecat.executor.training.data import data_roots, read_headers, use_problems
-    from nodecat.executor.training.session import data_files, data_uses
-    files, pointer = data_files(checked, graph_path)
-    try:
-        columns = read_headers(files, data_roots(), pointer)
-    except GraphError as e:
-        return list(e.problems)
-    return use_problems(columns, *data_uses(checked))

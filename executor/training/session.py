@@ -24,6 +24,7 @@ import numpy as np
 from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.graph.document import Graph
 from nodecat.executor.graph.validate import CheckedGraph
+from nodecat.executor.training.data_plan import data_files, data_uses, train_section
 
 HISTORY_FILE, PLOT_FILE, WEIGHTS_FILE = "history.jsonl", "curves.png", "weights.safetensors"
 
@@ -168,48 +169,11 @@ def load_checked(graph: str | Path | Graph | CheckedGraph) -> tuple[CheckedGraph
     return validate(Path(graph)), Path(graph)
 
 
-def train_section(checked: CheckedGraph) -> Any:
-    if checked.train is None:
-        raise GraphError(GraphProblem("no_train_section", "the graph has no train section, so nothing says how to "
-                                      "train it", pointer="/train",
-                                      hint='add "train": {"loss": ..., "optimizer": ...}; see examples/digits_cnn.json'))
-    return checked.train
-
-
 def prepare_data(checked: CheckedGraph, graph_path: Path | None, options: TrainOptions) -> Any:
     from nodecat.executor.training.data import data_roots, prepare, read_table
     files, pointer = data_files(checked, graph_path, options.data)
     table = read_table(files, data_roots(options.data_roots), pointer)
     return prepare(table, *data_uses(checked))
-
-
-def data_files(checked: CheckedGraph, graph_path: Path | None,
-               data: Sequence[str] = ()) -> tuple[list[tuple[str | None, Path]], str]:
-    """The data files a run reads, as (column name or None, path), and the JSON Pointer their problems
-    get: the --data options, else the train section's `data` relative to the graph file's directory
-    (the current directory for a graph that is not a file)."""
-    from nodecat.executor.training.data import parse_data_option
-    train = train_section(checked)
-    if data:
-        return [parse_data_option(text) for text in data], ""
-    if train.spec.data is not None:
-        base = graph_path.parent if graph_path is not None else Path.cwd()
-        return [(None, base / train.spec.data)], "/train/data"
-    raise GraphError(GraphProblem("bad_data", "no training data was given", pointer="/train",
-                                  hint='pass --data FILE, or set "data" in the train section'))
-
-
-def data_uses(checked: CheckedGraph) -> tuple[list[Any], list[Any]]:
-    """What the data must feed: each graph input (InputUse) and each target column (TargetUse)."""
-    from nodecat.executor.training.data import InputUse, TargetUse
-    train = train_section(checked)
-    inputs = []
-    for feed in train.feeds:
-        node = checked.node(feed.input_id)
-        inputs.append(InputUse(feed.input_id, feed.columns, tuple(node.args["shape"]),
-                               node.args.get("dtype", "float32"), feed.pointer))
-    targets = [TargetUse(column, pointer) for column, pointer in train.target_columns().items()]
-    return inputs, targets
 
 
 def make_backend(checked: CheckedGraph, spec: Any, prepared: Any, device: str, rank: int, world: int,
