@@ -29,8 +29,10 @@ def installed_version(library: str) -> str:
     try:
         return metadata.version(library).split("+")[0]
     except metadata.PackageNotFoundError:
-        raise CatalogError([Problem("not_installed", f"{library} is not installed",
-                                    hint=f"pip install {library}")]) from None
+        from nodecat.introspector.libraries import LIBRARIES
+        # a pip hint only for what the project crawls: `pip install nn` helps nobody
+        hint = f"pip install {library}" if library in LIBRARIES else f"nodecat has catalogs of {', '.join(LIBRARIES)}"
+        raise CatalogError([Problem("not_installed", f"{library} is not installed", hint=hint)]) from None
 
 
 def build_catalog(library: str, progress: Progress | None = None,

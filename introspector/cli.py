@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from nodecat.introspector.errors import CatalogError, Problem
+
+if TYPE_CHECKING:
+    from nodecat.introspector.model import Node
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 LIBRARY_CHOICE = click.Choice(["torch", "keras"])
@@ -106,11 +109,15 @@ def build_cmd(library: str, check: bool, cache: bool, as_json: bool) -> None:
 
 @catalog.command("list")
 @click.argument("library", type=LIBRARY_CHOICE, default="torch")
-@click.option("--category", help="Only nodes whose category is this or below it (e.g. loss, tensor).")
+@click.option("--category", help="Only nodes whose category is this or below it (e.g. loss, tensor); "
+                                 "--categories lists them.")
+@click.option("--categories", "list_categories", is_flag=True,
+              help="List the categories (every menu level) with their number of nodes instead.")
 @click.option("--excluded", is_flag=True, help="List what the crawler left out, and why.")
 @click.option("--json", "as_json", is_flag=True)
-def list_cmd(library: str, category: str | None, excluded: bool, as_json: bool) -> None:
+def list_cmd(library: str, category: str | None, list_categories: bool, excluded: bool, as_json: bool) -> None:
     """List the nodes of LIBRARY's catalog."""
+    from nodecat.introspector.lookup import category_counts, check_category
     cat = _guarded(as_json, lambda: _load(library))
     if excluded:
         rows = [e.to_json() for e in sorted(cat.excluded, key=lambda e: e.id)]
@@ -120,6 +127,16 @@ def list_cmd(library: str, category: str | None, excluded: bool, as_json: bool) 
             for row in rows:
                 click.echo(f"{row['id']:<50} {row['code']:<12} {row['reason']}")
         return
+    if list_categories:
+        counts = category_counts(cat)
+        if as_json:
+            _emit_json([{"category": name, "nodes": count} for name, count in counts.items()])
+        else:
+            for name, count in counts.items():
+                click.echo(f"{name:<32} {count}")
+        return
+    if category is not None:
+        _guarded(as_json, lambda: check_category(category, cat))
     nodes = [n for n in sorted(cat.nodes, key=lambda n: n.id)
              if category is None or n.category == category or n.category.startswith(category + "/")]
     if as_json:
@@ -130,21 +147,39 @@ def list_cmd(library: str, category: str | None, excluded: bool, as_json: bool) 
             click.echo(f"{node.id:<50} {node.kind:<10} {node.category}")
 
 
-@catalog.command("show")
-@click.argument("node_id")
-@click.option("--library", type=LIBRARY_CHOICE, default=None, help="Catalog to search (default: from the id).")
-@click.option("--json", "as_json", is_flag=True)
-def show_cmd(node_id: str, library: str | None, as_json: bool) -> None:
-    """Show one node by canonical id or alias."""
-    lib = library or node_id.split(".", 1)[0]
+def _find_node(name: str, library: str | None) -> Node:
+    """The node a user means: in LIBRARY's catalog, or the one its id starts with, else in every
+    catalog that can be loaded (a library that is not installed is skipped and said so)."""
+    from nodecat.introspector.libraries import LIBRARIES
+    from nodecat.introspector.lookup import find_node
+    prefix = name.split(".", 1)[0]
+    if library is None and "." in name and prefix in LIBRARIES:
+        library = prefix
+    if library is not None:
+        return find_node(name, [_load(library)])
+    catalogs, skipped = [], []
+    for lib in LIBRARIES:
+        try:
+            catalogs.append(_load(lib))
+        except CatalogError as exc:
+            skipped.append((lib, exc))
+    if not catalogs:
+        raise CatalogError([p for _, exc in skipped for p in exc.problems])
+    note = "; ".join(f"the {lib} catalog was not searched ({exc.problems[0].message})" for lib, exc in skipped)
+    return find_node(name, catalogs, note)
 
-    def find():
-        node = _load(lib).find(node_id)
-        if node is None:
-            raise CatalogError([Problem("unknown_node", f"no node or alias {node_id!r} in the {lib} catalog",
-                                        hint=f"`nodecat catalog list {lib}` lists them")])
-        return node
-    node = _guarded(as_json, find)
+
+@catalog.command("show")
+@click.argument("name")
+@click.option("--library", type=LIBRARY_CHOICE, default=None,
+              help="Catalog to search (default: the one the id starts with, else every one).")
+@click.option("--json", "as_json", is_flag=True)
+def show_cmd(name: str, library: str | None, as_json: bool) -> None:
+    """Show one node by id, alias or short name (torch.nn.Conv2d, nn.Conv2d, Conv2d).
+
+    A short name that several nodes end with is an error listing them; a name nothing matches is
+    an error with the closest ids."""
+    node = _guarded(as_json, lambda: _find_node(name, library))
     if as_json:
         _emit_json(node.to_json())
         return

@@ -12,7 +12,9 @@ import typing
 from dataclasses import dataclass, replace
 from typing import Any
 
-from nodecat.introspector.docs import DocInfo, TextSignature, Unreadable, read_doc
+from nodecat.introspector.bounds import with_minimum
+from nodecat.introspector.docs import ArgDoc, DocInfo, TextSignature, Unreadable, read_doc
+from nodecat.introspector.markup import plain_text
 from nodecat.introspector.model import Arg, InputPort, Node, OutputPort
 from nodecat.introspector.profile import LibraryProfile
 from nodecat.introspector.prose import from_prose
@@ -163,11 +165,14 @@ def _arg(param: inspect.Parameter, annotation: Any, doc: DocInfo, stage: str, pr
     arg_doc = doc.args.get(param.name)
     fields: dict[str, Any] = {
         "name": param.name, "stage": stage, "required": param.default is inspect.Parameter.empty,
-        "source": source, "phrase": typing_.phrase, "doc": arg_doc.description if arg_doc else "",
-        "hidden": hidden,
+        "source": source, "phrase": typing_.phrase, "hidden": hidden, **_doc_fields(arg_doc),
     }
     if typing_.typed:
-        fields["schema"] = typing_.schema
+        schema, minimum_source = with_minimum(param.name, typing_.schema or {},
+                                              arg_doc.description if arg_doc else "", param.default)
+        fields["schema"] = schema
+        if minimum_source:
+            fields["provenance"] = {"minimum": minimum_source}
         fields["accepts_edge"] = _names_value_kind(typing_.schema, _EDGE_VALUE_KINDS)
     else:
         fields["unsupported"] = typing_.reason
@@ -178,6 +183,15 @@ def _arg(param: inspect.Parameter, annotation: Any, doc: DocInfo, stage: str, pr
         else:
             fields["default_repr"] = _stable_repr(param.default)
     return Arg(**fields)
+
+
+def _doc_fields(arg_doc: ArgDoc | None) -> dict[str, str]:
+    """The doc as plain text (what editors show), and as written when that differs."""
+    if arg_doc is None:
+        return {"doc": "", "doc_raw": ""}
+    raw = arg_doc.raw or arg_doc.description
+    plain = plain_text(raw)
+    return {"doc": plain, "doc_raw": raw if raw != plain else ""}
 
 
 def _stable_repr(value: Any) -> str:
@@ -254,11 +268,10 @@ def _split_call_params(signature: CallSignature, doc: DocInfo, profile: LibraryP
         port_type = _port_kind(param, annotation, doc, profile, unannotated_is_tensor)
         if port_type:
             variadic = param.kind is param.VAR_POSITIONAL or port_type == "tensors"
-            arg_doc = doc.args.get(param.name)
             ports.append(InputPort(param.name, "tensor" if variadic else port_type,
                                    None if variadic else 1,
                                    param.default is inspect.Parameter.empty and param.kind is not param.VAR_POSITIONAL,
-                                   arg_doc.description if arg_doc else ""))
+                                   **_doc_fields(doc.args.get(param.name))))
         elif param.kind is not param.VAR_POSITIONAL:
             args.append(_arg(param, annotation, doc, "apply", profile))
     return ports, args
@@ -291,7 +304,7 @@ def describe(node_id: str, obj: Any, kind: str, profile: LibraryProfile, aliases
         takes_feed = any(p.name == feed for p in signature.params)
         args = _init_args(signature, doc, profile, frozenset({feed}))
         inputs = [InputPort(feed, "parameters" if kind == "optimizer" else "optimizer", 1, True,
-                            doc.args[feed].description if feed in doc.args else "")] if takes_feed else []
+                            **_doc_fields(doc.args.get(feed)))] if takes_feed else []
         if kind == "optimizer":
             outputs = [OutputPort("optimizer", "optimizer")]
         else:
@@ -320,10 +333,12 @@ def describe(node_id: str, obj: Any, kind: str, profile: LibraryProfile, aliases
         outputs, provenance["outputs"] = _outputs_from_return(signature, profile)
         call = {"instantiate": False, "apply": True, "copy": _copy_option(name, args)}
     module = getattr(obj, "__module__", None) or ""
+    summary = plain_text(doc.summary)  # what editors show; the text as written only when it differs
     node = Node(
         id=node_id, library=profile.name, name=name,
         origin_module=module, origin_qualname=getattr(obj, "__qualname__", name),
-        kind=kind, category=profile.category(node_id, obj, kind), summary=doc.summary,
+        kind=kind, category=profile.category(node_id, obj, kind), summary=summary,
+        summary_raw=doc.summary if summary != doc.summary else "",
         call=call, inputs=tuple(inputs), outputs=tuple(outputs), args=tuple(args),
         provenance=provenance, aliases=aliases,
     )

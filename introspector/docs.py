@@ -21,7 +21,8 @@ _SIGNATURE_WHOLE = re.compile(r"^([A-Za-z_]\w*)\((.*)\)\s*(?:->\s*(.+?))?\s*:?\s
 @dataclass(frozen=True)
 class ArgDoc:
     type_phrase: str
-    description: str
+    description: str  # what typing reads: Sphinx roles reduced to their target (:class:`~a.B` -> a.B)
+    raw: str = ""      # the description as the library wrote it (roles kept), one line
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class TextSignature:
 
 @dataclass(frozen=True)
 class DocInfo:
-    summary: str
+    summary: str  # the first paragraph (or its first sentences), markup as the library wrote it
     description: str
     args: dict[str, ArgDoc] = field(default_factory=dict)
     signatures: tuple[TextSignature, ...] = ()
@@ -130,6 +131,33 @@ def _strip_signature_lines(doc: str) -> str:
 
 
 _ROLE = re.compile(r":(class|func|attr|obj|meth|mod|data|ref):`~?([^`]+)`")
+_ANY_ROLE = re.compile(r":([a-z]+):`[^`]*`")  # :math:`...` too: a line it starts is no reST field
+_HIDDEN_ROLE = re.compile("\ue000(\\d+)\ue001")
+
+
+class _Roles:
+    """Sphinx roles (:class:`torch.dtype`) carry colons that would split "name (type): doc" lines, so
+    the parser sees each as an opaque token; afterwards a text gets them back either as their target
+    (what typing reads, as before) or as written (the raw text kept for the descriptor)."""
+
+    def __init__(self, body: str) -> None:
+        self.written: list[str] = []
+        self.targets: list[str] = []
+        self.hidden = _ANY_ROLE.sub(self._hide, body)
+
+    def _hide(self, match: re.Match[str]) -> str:
+        reference = _ROLE.fullmatch(match.group(0))
+        self.written.append(match.group(0))
+        self.targets.append(reference.group(2) if reference else match.group(0))
+        return f"\ue000{len(self.written) - 1}\ue001"
+
+    def as_target(self, text: str | None) -> str:
+        return _HIDDEN_ROLE.sub(lambda m: self.targets[int(m.group(1))], text or "")
+
+    def as_written(self, text: str | None) -> str:
+        return _HIDDEN_ROLE.sub(lambda m: self.written[int(m.group(1))], text or "")
+
+
 _DIRECTIVE = re.compile(r"^\.\. (note|warning|seealso|versionadded|versionchanged|deprecated)::")
 
 
@@ -179,9 +207,18 @@ def _split_call_section(body: str) -> tuple[str, str]:
     return "\n".join(lines[:start] + lines[end:]), "\n".join(lines[start + 1:end])
 
 
+_SECTION_TITLE = re.compile(r"^[A-Z][A-Za-z ]*:\s*$", re.M)
+
+
 def _parse(body: str) -> docstring_parser.Docstring:
     try:
         return _PARSER.parse(body) if _looks_google(body) else docstring_parser.parse(body)
+    except docstring_parser.ParseError:
+        pass
+    # A section the parser cannot read (Keras' AUC) loses the whole docstring: keep at least the text
+    # before the first section, for the summary; `_rst_arg_docs` reads the Args lines themselves.
+    try:
+        return _PARSER.parse(_SECTION_TITLE.split(body, 1)[0])
     except docstring_parser.ParseError:
         return docstring_parser.Docstring()
 
@@ -190,37 +227,90 @@ def read_doc(obj: object) -> DocInfo:
     # Fenced examples (Keras) may start at column 0 and would stop cleandoc from dedenting the rest.
     raw = inspect.cleandoc(_FENCED_CODE.sub("", getattr(obj, "__doc__", None) or ""))
     signatures = text_signatures(raw)
-    # Sphinx roles (:class:`torch.dtype`) carry colons that would split "name (type): doc" lines.
-    body = _ROLE.sub(r"\2", _strip_directives(_strip_signature_lines(raw))).strip()
-    body, call_block = _split_call_section(body)
+    roles = _Roles(_strip_directives(_strip_signature_lines(raw)).strip())
+    body, call_block = _split_call_section(roles.hidden)
     parsed = _parse(body)
-    summary = _normalise(parsed.short_description)
+    summary = first_paragraph(parsed)
     if summary.startswith("__init__("):  # some classes put their signature first
         summary = _normalise((parsed.long_description or "").split("\n\n")[0])
-    args = {p.arg_name: ArgDoc(_normalise(p.type_name), _normalise(p.description))
-            for p in parsed.params}
-    args.update(_rst_arg_docs(body, args))
-    call_args = {p.arg_name: ArgDoc(_normalise(p.type_name), _normalise(p.description))
+    args = {p.arg_name: _arg_doc(p, roles) for p in parsed.params}
+    args.update(_rst_arg_docs(body, args, roles))
+    call_args = {p.arg_name: _arg_doc(p, roles)
                  for p in _parse("Call.\n\nArgs:\n" + call_block).params} if call_block else {}
-    return DocInfo(summary=summary, description=_normalise(parsed.long_description),
+    return DocInfo(summary=_normalise(roles.as_written(summary)),
+                   description=_normalise(roles.as_target(parsed.long_description)),
                    args=args, signatures=signatures, call_args=call_args)
+
+
+def _arg_doc(param: docstring_parser.DocstringParam, roles: _Roles) -> ArgDoc:
+    return ArgDoc(_normalise(roles.as_target(param.type_name)), _normalise(roles.as_target(param.description)),
+                  _normalise(roles.as_written(param.description)))
+
+
+SUMMARY_LIMIT = 300  # characters; a longer first paragraph keeps its first sentences only
+# A sentence ends at '.', '!' or '?' before a space and a capital letter, a quote, a bracket or
+# markup, unless the word is an abbreviation ('e.g.', 'i.e.'); dots inside `code` never end one.
+_SENTENCE_END = re.compile(r"""(?<=[.!?:])\s+(?=[A-Z`"'(\[:*\ue000])""")
+_ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|cf|approx|resp|Eq|Fig|Sec|No)\.$")
+
+
+def _sentences(paragraph: str) -> list[str]:
+    parts, start = [], 0
+    for match in _SENTENCE_END.finditer(paragraph):
+        piece = paragraph[start:match.start()]
+        if piece.count("`") % 2 or _ABBREVIATION.search(piece):
+            continue
+        parts.append(piece)
+        start = match.end()
+    return parts + [paragraph[start:]]
+
+
+def first_paragraph(parsed: docstring_parser.Docstring) -> str:
+    """The summary: the whole first paragraph (docstring-parser's short description is only its first
+    line), cut after the last whole sentence that fits SUMMARY_LIMIT (the first sentence always
+    stays whole), without trailing sentences that introduce what follows ('... as:')."""
+    paragraph = parsed.short_description or ""
+    if paragraph and not parsed.blank_after_short_description and parsed.long_description:
+        paragraph += " " + parsed.long_description.split("\n\n")[0]
+    sentences = _sentences(_normalise(paragraph))
+    kept = sentences[:1]
+    for sentence in sentences[1:]:
+        if len(" ".join([*kept, sentence])) > SUMMARY_LIMIT:
+            break
+        kept.append(sentence)
+    while len(kept) > 1 and kept[-1].endswith(":"):
+        kept.pop()
+    summary = " ".join(kept)
+    return summary[:-1] + "." if summary.endswith(":") else summary  # the formula it announces is not in it
 
 
 _RST_ARG = re.compile(r"^\s{0,8}(\w+):\s+(\S.*)$")
 
 
-def _rst_arg_docs(body: str, known: dict[str, ArgDoc]) -> dict[str, ArgDoc]:
-    """Args lines without a type in parentheses (`p: probability ...`) that the parser kept untyped."""
-    extra: dict[str, ArgDoc] = {}
-    in_args = False
+def _rst_arg_docs(body: str, known: dict[str, ArgDoc], roles: _Roles) -> dict[str, ArgDoc]:
+    """Args entries the parser did not return (`p: probability ...` without a type in parentheses,
+    or every entry when the parser gave up): the first line and the deeper-indented lines after it.
+    Keras indents some entries one level too deep, so any `name: text` line within 8 columns starts one."""
+    texts: dict[str, list[str]] = {}
+    in_args, indent, current = False, -1, ""
     for line in body.splitlines():
         if re.match(r"^\s*(Args|Arguments|Parameters):\s*$", line):
-            in_args = True
+            in_args, indent, current = True, -1, ""
             continue
         if in_args and re.match(r"^\S", line):
             in_args = False
-        if in_args:
-            match = _RST_ARG.match(line)
-            if match and match.group(1) not in known:
-                extra[match.group(1)] = ArgDoc("", _normalise(match.group(2)))
-    return extra
+        if not in_args:
+            continue
+        depth = len(line) - len(line.lstrip())
+        match = _RST_ARG.match(line)
+        if match and not (depth > indent >= 0 and match.group(1)[0].isupper()):  # 'Default: 0' continues
+            indent, current = depth, match.group(1) if match.group(1) not in known else ""
+            if current:
+                texts[current] = [match.group(2)]
+        elif current and line.strip() and depth > indent:
+            texts[current].append(line.strip())
+        else:
+            current = ""
+    joined = {name: " ".join(lines) for name, lines in texts.items()}
+    return {name: ArgDoc("", _normalise(roles.as_target(text)), _normalise(roles.as_written(text)))
+            for name, text in joined.items()}

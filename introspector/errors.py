@@ -5,7 +5,7 @@ field as a JSON Pointer, so a user can find what to fix without a traceback.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -18,9 +18,10 @@ class Problem:
     entry: str = ""
     pointer: str = ""
     hint: str = ""
+    candidates: tuple[str, ...] = ()  # what the user may have meant (close or ambiguous names)
 
     def located(self, file: str) -> "Problem":
-        return Problem(self.code, self.message, file, self.entry, self.pointer, self.hint)
+        return replace(self, file=file)
 
     def __str__(self) -> str:
         where = ": ".join(p for p in (self.file, self.entry and f"entry {self.entry}",
@@ -28,9 +29,12 @@ class Problem:
         text = f"{where}: {self.message}" if where else self.message
         return f"{text} (hint: {self.hint})" if self.hint else text
 
-    def to_json(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message, "file": self.file,
-                "entry": self.entry, "pointer": self.pointer, "hint": self.hint}
+    def to_json(self) -> dict[str, str | list[str]]:
+        out: dict[str, str | list[str]] = {"code": self.code, "message": self.message, "file": self.file,
+                                           "entry": self.entry, "pointer": self.pointer, "hint": self.hint}
+        if self.candidates:
+            out["candidates"] = list(self.candidates)
+        return out
 
 
 class CatalogError(Exception):

@@ -66,6 +66,9 @@ Why these choices:
 - Limits, on purpose: a nullable argument with a real default (BatchNorm's momentum=0.1) gets
   the plain widget, so None is not offered there; a port that merges any number of edges offers
   VARIADIC_SLOTS sockets. Graph files have neither limit.
+- Tooltips and descriptions are plain text (`summary`, `doc`), never the library's reST or LaTeX
+  (`summary_raw`, `doc_raw`): neither editor renders markup. They pass through `plain_text` once
+  more, which changes nothing in a current catalog and cleans one built by an older nodecat.
 - Slot types are the port types in capitals (SLOT_TYPES), one shared vocabulary for both
   libraries; "any" is LiteGraph's wildcard "*". Nothing in a palette outputs PARAMETERS: an
   optimizer's parameters come from the training section of a graph, not from a node.
@@ -82,6 +85,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from nodecat.introspector.export_seed import seed_type
+from nodecat.introspector.markup import plain_text
 from nodecat.introspector.model import Arg, Catalog, InputPort, Node
 
 JsonValue = Any
@@ -235,7 +239,7 @@ def _neutral(kind: WidgetKind, low: float | None, high: float | None,
 
 
 def _tooltip(arg: Arg, note: str = "") -> str:
-    return " ".join(part for part in (arg.doc, note) if part)
+    return " ".join(part for part in (plain_text(arg.doc), note) if part)
 
 
 def json_widget(name: str, arg: Arg, initial: JsonValue) -> Widget:
@@ -305,17 +309,17 @@ def arg_inputs(arg: Arg, node: Node, name: str) -> tuple[PaletteInput, ...]:
 # --- node -> palette node -------------------------------------------------------------------
 
 def port_sockets(port: InputPort) -> tuple[Socket, ...]:
-    slot_type = SLOT_TYPES[port.type]
+    slot_type, tooltip = SLOT_TYPES[port.type], plain_text(port.doc)
     if port.conns == 1:
-        return (Socket(port.name, slot_type, port.required, port.doc),)
+        return (Socket(port.name, slot_type, port.required, tooltip),)
     if port.conns is None:
-        return tuple(Socket(f"{port.name}[{i}]", slot_type, port.required and i == 0, port.doc)
+        return tuple(Socket(f"{port.name}[{i}]", slot_type, port.required and i == 0, tooltip)
                      for i in range(VARIADIC_SLOTS))
-    return tuple(Socket(f"{port.name}[{i}]", slot_type, port.required, port.doc) for i in range(port.conns))
+    return tuple(Socket(f"{port.name}[{i}]", slot_type, port.required, tooltip) for i in range(port.conns))
 
 
 def node_outputs(node: Node) -> tuple[Output, ...]:
-    outputs = tuple(Output(p.name, SLOT_TYPES[p.type], p.doc) for p in node.outputs)
+    outputs = tuple(Output(p.name, SLOT_TYPES[p.type], plain_text(p.doc)) for p in node.outputs)
     if node.call.get("instantiate") and node.kind in ("layer", "container"):
         outputs += (Output(INSTANCE_OUTPUT, SLOT_TYPES["module"], f"the {node.name} instance itself"),)
     return outputs
@@ -332,8 +336,8 @@ def palette_node(node: Node) -> PaletteNode:
     names = [i.name for i in inputs]
     if len(set(names)) != len(names):  # cannot happen with identifier-named ports and args
         raise ValueError(f"{node.id}: duplicate palette input names {sorted(names)}")
-    return PaletteNode(node.id, node.name, f"{PYTHON_MODULE}/{node.library}/{node.category}", node.summary,
-                       tuple(inputs), node_outputs(node))
+    return PaletteNode(node.id, node.name, f"{PYTHON_MODULE}/{node.library}/{node.category}",
+                       plain_text(node.summary), tuple(inputs), node_outputs(node))
 
 
 # --- ComfyUI /object_info -------------------------------------------------------------------

@@ -27,11 +27,14 @@ class Arg:
     unsupported: str = ""
     source: Source = "none"
     phrase: str = ""
-    doc: str = ""
+    doc: str = ""      # plain text, what editors show
+    doc_raw: str = ""  # the doc with the library's markup (reST, LaTeX), when that differs
     example: JsonValue = _NO_DEFAULT
     accepts_edge: bool = False
     hidden: bool = False
     auto_source: str = ""  # what the crawler had found before an override replaced the schema
+    # where facts inside the schema came from, e.g. {"minimum": "convention"} (see bounds.py)
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_default(self) -> bool:
@@ -57,7 +60,8 @@ class Arg:
             out["default"] = self.default
         if self.has_example:
             out["example"] = self.example
-        for key in ("default_repr", "unsupported", "phrase", "doc", "accepts_edge", "hidden", "auto_source"):
+        for key in ("default_repr", "unsupported", "phrase", "doc", "doc_raw", "accepts_edge", "hidden",
+                    "auto_source", "provenance"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.schema is not None:
@@ -77,11 +81,14 @@ class InputPort:
     conns: int | None = 1
     required: bool = True
     doc: str = ""
+    doc_raw: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out = {"name": self.name, "type": self.type, "conns": self.conns, "required": self.required}
         if self.doc:
             out["doc"] = self.doc
+        if self.doc_raw:
+            out["doc_raw"] = self.doc_raw
         return out
 
     @classmethod
@@ -95,6 +102,7 @@ class OutputPort:
     type: PortType = "tensor"
     path: tuple[int, ...] = ()
     doc: str = ""
+    doc_raw: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type}
@@ -102,6 +110,8 @@ class OutputPort:
             out["path"] = list(self.path)
         if self.doc:
             out["doc"] = self.doc
+        if self.doc_raw:
+            out["doc_raw"] = self.doc_raw
         return out
 
     @classmethod
@@ -118,7 +128,7 @@ class Node:
     origin_qualname: str
     kind: Kind
     category: str
-    summary: str
+    summary: str  # plain text, what editors show
     call: dict[str, Any]
     inputs: tuple[InputPort, ...]
     outputs: tuple[OutputPort, ...]
@@ -130,6 +140,7 @@ class Node:
     example: dict[str, Any] | None = None
     example_failure: str = ""
     overridden: tuple[str, ...] = ()
+    summary_raw: str = ""  # the summary with the library's markup, when that differs
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
@@ -152,6 +163,8 @@ class Node:
             "args": [a.to_json() for a in self.args],
             "review": self.review, "provenance": self.provenance,
         }
+        if self.summary_raw:
+            out["summary_raw"] = self.summary_raw
         if self.aliases:
             out["aliases"] = list(self.aliases)
         if self.review_reasons:
@@ -176,7 +189,7 @@ class Node:
             review=data["review"], review_reasons=tuple(data.get("review_reasons", ())),
             provenance=data["provenance"], aliases=tuple(data.get("aliases", ())),
             example=data.get("example"), example_failure=data.get("example_failure", ""),
-            overridden=tuple(data.get("overridden", ())),
+            overridden=tuple(data.get("overridden", ())), summary_raw=data.get("summary_raw", ""),
         )
 
 

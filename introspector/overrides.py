@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -12,9 +12,13 @@ from packaging.version import Version
 
 from nodecat.introspector.errors import CatalogError, Problem
 from nodecat.introspector.jsonio import load_strict
+from nodecat.introspector.markup import plain_text
 from nodecat.introspector.model import Exclusion, InputPort, Node, OutputPort
 from nodecat.introspector.paths import relative
 from nodecat.introspector.schemas import check_value, schema_problems
+
+
+Port = TypeVar("Port", InputPort, OutputPort)
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,20 @@ def _apply_to_arg(node: Node, entry: Override) -> Node:
                 changes["source"] = "override"
                 changes["auto_source"] = arg.auto_source if arg.source == "override" else arg.source
                 changes["accepts_edge"] = fields.get("accepts_edge", arg.accepts_edge)
+                # the reviewed schema replaces the inferred bounds with it
+                changes["provenance"] = {k: v for k, v in arg.provenance.items() if k != "minimum"}
+            if "doc" in fields:
+                changes["doc_raw"] = ""  # the reviewer's text replaces the library's
             arg = replace(arg, **changes)
         args.append(arg)
     overridden = tuple(sorted({*node.overridden, *(f"args.{entry.arg}.{k}" for k in entry.fields)}))
     return replace(node, args=tuple(args), overridden=overridden)
+
+
+def _plain_doc(port: Port) -> Port:
+    """A port doc as editors show it (plain text), the reviewer's markup kept beside it."""
+    plain = plain_text(port.doc)
+    return port if plain == port.doc else replace(port, doc=plain, doc_raw=port.doc)
 
 
 def _apply_to_node(node: Node, entry: Override) -> Node:
@@ -136,11 +150,13 @@ def _apply_to_node(node: Node, entry: Override) -> Node:
     for key, value in entry.fields.items():
         value = copy.deepcopy(value)
         if key == "inputs":
-            changes[key] = tuple(InputPort.from_json(p) for p in value)
+            changes[key] = tuple(_plain_doc(InputPort.from_json(p)) for p in value)
         elif key == "outputs":
-            changes[key] = tuple(OutputPort.from_json(p) for p in value)
+            changes[key] = tuple(_plain_doc(OutputPort.from_json(p)) for p in value)
         else:
             changes[key] = value
+    if "summary" in changes:
+        changes["summary_raw"] = ""  # the reviewer's text replaces the library's
     provenance = {**node.provenance, **{k: "override" for k in entry.fields}}
     overridden = tuple(sorted({*node.overridden, *entry.fields}))
     return replace(node, **changes, provenance=provenance, overridden=overridden)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from nodecat.introspector.bounds import unbounded_size_args
 from nodecat.introspector.model import Arg, Catalog
 
 
@@ -26,6 +27,11 @@ def catalog_stats(catalog: Catalog, overrides_count: int, stale_count: int) -> d
         # where the crawler found each type (before overrides), e.g. Keras' docstring share
         "args_by_source": dict(sorted(Counter(_found_in(a) for a in args).items())),
         "layer_args": _layer_args(catalog),
+        # integer size and count arguments (in_channels, num_heads, ...) an editor could set below 1
+        "size_args_without_minimum": len(unbounded_size_args(args)),
+        # lower bounds the crawler inferred, by where it read them (bounds.py)
+        "args_minimum_inferred": dict(sorted(Counter(a.provenance["minimum"] for a in args
+                                                     if "minimum" in a.provenance).items())),
     }
 
 

@@ -159,9 +159,10 @@ def test_docstring_types_keep_the_phrase_they_came_from(keras_catalog: Catalog) 
     kernel_size = conv.arg("kernel_size")
     assert kernel_size.source == "docstring"
     assert kernel_size.phrase.startswith("int or tuple/list of 2 integer")
-    assert {"type": "integer"} in kernel_size.schema["anyOf"]
+    assert {"type": "integer", "minimum": 1} in kernel_size.schema["anyOf"]
     pair = next(s for s in kernel_size.schema["anyOf"] if s.get("type") == "array")
     assert pair["minItems"] == pair["maxItems"] == 2
+    assert kernel_size.provenance == {"minimum": "convention"}  # a size: from its name, not the prose
     padding = conv.arg("padding")
     assert padding.source == "docstring" and set(padding.schema["enum"]) == {"valid", "same"}
 

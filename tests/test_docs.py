@@ -58,8 +58,11 @@ def test_multi_line_signature_of_scaled_dot_product_attention() -> None:
 def test_signature_lines_do_not_leak_into_the_summary() -> None:
     assert read_doc(F.scaled_dot_product_attention).summary.startswith(
         "Computes scaled dot product attention on query, key and value tensors")
+    # the whole first paragraph, markup as written (the descriptor's summary is its plain text)
     assert read_doc(torch.cat).summary == \
-        "Concatenates the given sequence of tensors in tensors in the given dimension."
+        "Concatenates the given sequence of tensors in :attr:`tensors` in the given dimension. All tensors " \
+        "must either have the same shape (except in the concatenating dimension) or be a 1-D empty tensor " \
+        "with size ``(0,)``."
 
 
 def test_conv2d_summary_and_argument_docs() -> None:

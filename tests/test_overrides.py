@@ -219,13 +219,16 @@ def test_stale_overrides_report_renamed_gone_and_redundant(auto_crawl: CrawlResu
     assert len(ov.entries) == 3
 
 
+LINEAR_IN = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
+
 def test_a_new_torch_release_makes_valid_overrides_stale(auto_crawl: CrawlResult) -> None:
     """Overrides that fit today's torch, checked against a simulated next release in which
-    Dropout's `p` is renamed `prob`, Hardswish is removed, and Linear's in_features is typed
-    `minimum: 1` by the library itself."""
+    Dropout's `p` is renamed `prob`, Hardswish is removed, and Linear's in_features gets the
+    upper bound the override sets from the library itself (today the crawler infers only `minimum: 1`)."""
     ov = overrides(entry("torch.nn.Dropout", {"schema": DROPOUT_RANGE}, arg="p"),
                    entry("torch.nn.Hardswish", {"category": "activation/hard"}),
-                   entry("torch.nn.Linear", {"schema": {"type": "integer", "minimum": 1}}, arg="in_features"))
+                   entry("torch.nn.Linear", {"schema": LINEAR_IN}, arg="in_features"))
     assert stale_overrides(auto_crawl.nodes, auto_crawl.excluded, ov, TORCH_VERSION) == []
 
     next_release = []
@@ -235,7 +238,7 @@ def test_a_new_torch_release_makes_valid_overrides_stale(auto_crawl: CrawlResult
         if node.id == "torch.nn.Dropout":
             node = replace(node, args=tuple(replace(a, name="prob") if a.name == "p" else a for a in node.args))
         if node.id == "torch.nn.Linear":
-            node = replace(node, args=tuple(replace(a, schema={"type": "integer", "minimum": 1})
+            node = replace(node, args=tuple(replace(a, schema=LINEAR_IN)
                                             if a.name == "in_features" else a for a in node.args))
         next_release.append(node)
     problems = stale_overrides(tuple(next_release), auto_crawl.excluded, ov, "2.99.0")
