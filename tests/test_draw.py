@@ -152,3 +152,125 @@ def test_format_for() -> None:
             format_for(Path(bad))
     with pytest.raises(ValueError, match="unknown picture format"):
         render(load_graph(EXAMPLES / "mlp.json"), "png")
+
+
+# -- readable pictures: labels apart and inside, arguments whole, cycles marked, --json ---------------
+_LABEL_CHAR_W = 6.1  # monospace at font-size 10
+
+
+def _label_boxes(root: ET.Element) -> list[tuple[float, float, float, float]]:
+    """(left, top, right, bottom) of every edge label, from its anchor and text length."""
+    boxes = []
+    for t in root.iter(f"{SVG}text"):
+        if t.get("class") == "edge-label":
+            x, y, width = float(t.get("x")), float(t.get("y")), len(t.text or "") * _LABEL_CHAR_W
+            left = x - width / 2 if t.get("text-anchor") == "middle" else x
+            boxes.append((left, y - 9, left + width, y + 3))
+    return boxes
+
+
+def _two_inputs() -> Graph:
+    """`add` reads two nodes side by side: both edges end at the same box."""
+    return _graph(
+        [{"id": "x", "op": "input", "args": {"shape": [None, 8]}},
+         {"id": "left", "op": "torch.nn.ReLU"}, {"id": "right", "op": "torch.nn.Tanh"},
+         {"id": "add", "op": "torch.add"}],
+        [{"from": {"node": "x", "port": "output"}, "to": {"node": "left", "port": "input"}},
+         {"from": {"node": "x", "port": "output"}, "to": {"node": "right", "port": "input"}},
+         {"from": {"node": "left", "port": "output"}, "to": {"node": "add", "port": "input"}},
+         {"from": {"node": "right", "port": "output"}, "to": {"node": "add", "port": "other"}}],
+        [{"name": "y", "node": "add"}], catalogs={"torch": "2.13.0"})
+
+
+def test_edge_labels_into_one_node_do_not_overlap() -> None:
+    from nodecat.executor.build.shapes import infer_shapes
+    from nodecat.executor.graph.validate import check_graph
+    graph = _two_inputs()
+    for shapes in (None, infer_shapes(check_graph(graph), batch=32)):
+        root = ET.fromstring(render(graph, "svg", shapes))
+        boxes = _label_boxes(root)
+        assert len(boxes) >= 2
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                assert not overlap, (a, b)
+
+
+def test_long_labels_stay_on_the_canvas() -> None:
+    from nodecat.executor.build.shapes import NodeProfile, ShapeReport, TensorSpec
+    graph = _graph([{"id": "x", "op": "input", "args": {"shape": [None, 8]}}, {"id": "r", "op": "torch.nn.ReLU"}],
+                   [{"from": {"node": "x", "port": "output"}, "to": {"node": "r", "port": "input"}}],
+                   [{"name": "y", "node": "r"}], catalogs={"torch": "2.13.0"})
+    wide = TensorSpec((123456789,) * 8, "float32")
+    shapes = ShapeReport(tuple(NodeProfile(n, "op", {"output": wide}, 0, 0, 0) for n in ("x", "r")), 1)
+    root = ET.fromstring(render(graph, "svg", shapes))
+    left, _, width, _ = map(float, root.get("viewBox").split())
+    assert float(root.get("width")) == width
+    boxes = _label_boxes(root)
+    assert boxes and all(b[0] >= left and b[2] <= left + width for b in boxes), (boxes, width)
+
+
+def test_arguments_are_shown_whole_on_several_lines() -> None:
+    graph = load_graph(EXAMPLES / "cnn.json")
+    svg = render(graph, "svg")
+    root = ET.fromstring(svg)
+    conv = next(g for g in root.iter(f"{SVG}g") if g.get("id") == "node-conv1")
+    text = " ".join(t.text or "" for t in conv.iter(f"{SVG}text"))
+    assert "kernel_size=3" in text and "padding=1" in text and "…" not in text
+    assert "kernel_size=3" in render(graph, "dot") and "kernel_size=3" in render(graph, "mermaid")
+    _, _, width, _ = map(float, root.get("viewBox").split())
+    assert all(len(t.text or "") * 7.3 <= width for t in root.iter(f"{SVG}text"))
+
+
+def test_many_arguments_are_cut_with_a_count() -> None:
+    graph = _graph([{"id": "x", "op": "input", "args": {"shape": [None, 4]}},
+                    {"id": "n", "op": "torch.nn.Linear", "args": {f"argument_{i}": i for i in range(30)}}],
+                   [{"from": {"node": "x", "port": "output"}, "to": {"node": "n", "port": "input"}}],
+                   [{"name": "y", "node": "n"}], catalogs={"torch": "2.13.0"})
+    text = render(graph, "dot")
+    assert "argument_0=0" in text and "more" in text and "argument_29=29" not in text
+
+
+def test_cycle_edges_are_marked() -> None:
+    graph = Graph.from_json({
+        "catalogs": {"torch": "2.13.0"},
+        "nodes": [{"id": "x", "op": "input", "args": {"shape": [None, 4]}},
+                  {"id": "a", "op": "torch.nn.ReLU"}, {"id": "b", "op": "torch.nn.ReLU"}],
+        "edges": [{"from": {"node": "x", "port": "output"}, "to": {"node": "a", "port": "input"}},
+                  {"from": {"node": "a", "port": "output"}, "to": {"node": "b", "port": "input"}},
+                  {"from": {"node": "b", "port": "output"}, "to": {"node": "a", "port": "input"}}],
+        "outputs": [{"name": "y", "node": "b"}]})
+    root = ET.fromstring(render(graph, "svg"))
+    edges = [p for p in root.iter(f"{SVG}path") if "edge" in (p.get("class") or "").split()]
+    cyclic = [p for p in edges if "cycle" in p.get("class").split()]
+    assert len(edges) == 4 and len(cyclic) == 2
+    assert all(p.get("stroke") == "#c03030" for p in cyclic) and all(p.get("stroke") == "#555" for p in edges
+                                                                     if p not in cyclic)
+    assert render(graph, "dot").count(" [color=\"#c03030\"") == 2
+    assert "linkStyle 1,2 stroke:#c03030" in render(graph, "mermaid")
+
+
+def test_draw_json_reports_file_nodes_edges_layout_and_problems(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from nodecat.executor.cli.main import main
+    out = tmp_path / "mlp.svg"
+    result = CliRunner().invoke(main, ["draw", str(EXAMPLES / "mlp.json"), "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] is True and report["file"] == str(out) and report["format"] == "svg" and out.exists()
+    assert [n["id"] for n in report["nodes"]][:2] == ["x", "fc1"] and report["problems"] == []
+    assert {"id", "kind", "lines", "x", "y", "width", "height"} <= set(report["nodes"][1])
+    assert report["edges"][0] == {"from": "x", "to": "fc1", "label": "(1, 64)", "dashed": False, "cycle": False}
+    assert report["layout"]["width"] > 0 and report["layout"]["height"] > 0 and report["shapes"] is True
+    broken = tmp_path / "broken.json"
+    document = json.loads((EXAMPLES / "mlp.json").read_text(encoding="utf-8"))
+    document["nodes"][2]["op"] = "torch.nn.Relu"
+    broken.write_text(json.dumps(document), encoding="utf-8")
+    result = CliRunner().invoke(main, ["draw", str(broken), "-o", str(tmp_path / "b.dot"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["shapes"] is False and [p["code"] for p in report["problems"]] == ["unknown_op"]
+    assert report["layout"] is None and len(report["edges"]) == len(document["edges"]) + 1

@@ -52,9 +52,10 @@ class _KerasWalker(Walker[Any]):
 class KerasGraph:
     """The walk's result: the model, the symbolic value of every node, and the layer instances."""
 
-    def __init__(self, checked: CheckedGraph, batch: int | None = None):
-        """batch: a size for open dimensions (shape inference); None keeps them open (a model)."""
-        walker = _KerasWalker(checked, batch)
+    def __init__(self, checked: CheckedGraph, batch: int | None = None, walker: "_KerasWalker | None" = None):
+        """batch: a size for open dimensions (shape inference); None keeps them open (a model).
+        walker: one from `keras_walker`, whose results stay readable when a node fails."""
+        walker = walker if walker is not None else _KerasWalker(checked, batch)
         outputs = walker.walk()
         inputs = [walker.results[n.id] for n in checked.inputs]
         self.results = walker.results
@@ -67,6 +68,11 @@ class KerasGraph:
                             f"keras.Model could not be built from the graph: {short_error(exc)}") from exc
         self.model.input_names_nodecat = [n.id for n in checked.inputs]
         self.model.output_names_nodecat = [o.name for o in checked.graph.outputs]
+
+
+def keras_walker(checked: CheckedGraph, batch: int | None = None) -> _KerasWalker:
+    """A walker for KerasGraph: its `results` and `instances` hold every node walked so far."""
+    return _KerasWalker(checked, batch)
 
 
 def _model_name(name: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.graph.validate import CheckedGraph, CheckedNode
@@ -76,9 +76,26 @@ class ShapeReport:
 
 def infer_shapes(checked: CheckedGraph, batch: int = 1) -> ShapeReport:
     """Output shapes, parameters and activation bytes of every node, without allocating memory."""
+    report, error = infer_shapes_until_failure(checked, batch)
+    if error is not None:
+        raise error
+    return report
+
+
+def infer_shapes_until_failure(checked: CheckedGraph, batch: int = 1) -> tuple[ShapeReport, GraphError | None]:
+    """As infer_shapes, but a failure is returned, not raised, with the report of the nodes
+    inferred before it (in topological order; the failing node and those after it are missing)."""
     if checked.backend == "keras":
         return _keras_shapes(checked, batch)
     return _torch_shapes(checked, batch)
+
+
+def _inferred(checked: CheckedGraph, results: dict[str, Any], instances: dict[str, Any]) -> Iterator[CheckedNode]:
+    """The nodes a walk finished, in order, up to the first it did not (a failed walk stops there)."""
+    for node in checked.order:
+        if node.id not in (results if node.applied else instances):
+            return
+        yield node
 
 
 def check_budget(report: ShapeReport, budget_bytes: int, device: str) -> None:
@@ -104,15 +121,21 @@ def format_bytes(count: int) -> str:
 
 
 # -- torch -------------------------------------------------------------------------------------
-def _torch_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
+def _torch_shapes(checked: CheckedGraph, batch: int) -> tuple[ShapeReport, GraphError | None]:
     import torch
     from torch.utils._pytree import tree_leaves
 
     from nodecat.executor.build.torch_shapes import walk_on_meta
 
-    walker = walk_on_meta(checked, batch)
+    from nodecat.executor.build.torch_shapes import MetaWalker
+
+    walker, error = MetaWalker(checked, batch), None
+    try:
+        walk_on_meta(checked, batch, walker)
+    except GraphError as exc:
+        error = exc
     profiles = []
-    for node in checked.order:
+    for node in _inferred(checked, walker.results, walker.instances):
         instance = walker.instances.get(node.id) if node.applied else None
         value = walker.results.get(node.id)
         tensors = [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
@@ -126,7 +149,7 @@ def _torch_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
             param_bytes=sum(w.numel() * w.element_size() for w in weights),
             activation_bytes=0 if node.descriptor.kind == "constant" else
             sum(t.numel() * t.element_size() for t in tensors)))
-    return ShapeReport(tuple(profiles), batch)
+    return ShapeReport(tuple(profiles), batch), error
 
 
 def _at(value: Any, path: tuple[int, ...]) -> Any:
@@ -146,17 +169,21 @@ def _torch_spec(value: Any) -> TensorSpec:
 
 
 # -- keras -------------------------------------------------------------------------------------
-def _keras_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
+def _keras_shapes(checked: CheckedGraph, batch: int) -> tuple[ShapeReport, GraphError | None]:
     import keras
 
-    from nodecat.executor.build.keras_build import KerasGraph
+    from nodecat.executor.build.keras_build import KerasGraph, keras_walker
 
-    with keras.device("meta"):
-        built = KerasGraph(checked, batch)  # open dimensions measured at `batch`, as for torch
+    walker, error = keras_walker(checked, batch), None  # open dimensions measured at `batch`, as for torch
+    try:
+        with keras.device("meta"):
+            KerasGraph(checked, batch, walker)
+    except GraphError as exc:
+        error = exc
     profiles = []
-    for node in checked.order:
-        instance = built.instances.get(node.id)
-        value = built.results.get(node.id)
+    for node in _inferred(checked, walker.results, walker.instances):
+        instance = walker.instances.get(node.id)
+        value = walker.results.get(node.id)
         leaves = keras.tree.flatten(value) if value is not None else []
         weights = list(instance.weights) if instance is not None else []
         profiles.append(NodeProfile(
@@ -167,7 +194,7 @@ def _keras_shapes(checked: CheckedGraph, batch: int) -> ShapeReport:
             param_bytes=sum(math.prod(w.shape) * _ITEM_BYTES.get(str(w.dtype), 4) for w in weights),
             activation_bytes=0 if node.descriptor.kind == "constant" else
             sum(_keras_bytes(t, batch) for t in leaves if hasattr(t, "shape"))))
-    return ShapeReport(tuple(profiles), batch)
+    return ShapeReport(tuple(profiles), batch), error
 
 
 def _keras_spec(value: Any) -> TensorSpec:

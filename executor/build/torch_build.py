@@ -2,12 +2,15 @@
 
 The shared walk emits a torch.fx graph: layers become submodules named by node id (so the state
 dict reads `fc1.weight`), functions become calls, ports with a `path` become indexing into the
-returned tuple. torch.fx turns that into Python source for `forward`, so the built module runs
-as fast as a hand-written one, and state dicts, `.to()`, `torch.compile` and DDP work as usual.
+returned tuple. An id that is a keyword or an attribute of the module (`meta`, `train`, `to`)
+is an attribute of another name inside the module (`meta_`), and the state dict still says `meta`.
+torch.fx turns that into Python source for `forward`, so the built module runs as fast as a
+hand-written one, and state dicts, `.to()`, `torch.compile` and DDP work as usual.
 Keras layers (on the torch backend, Keras layers are torch modules) are submodules like any other.
 """
 from __future__ import annotations
 
+import keyword
 import operator
 from typing import Any
 
@@ -15,16 +18,21 @@ import torch
 import torch.fx as fx
 
 from nodecat.executor.graph.validate import CheckedGraph, CheckedNode
-from nodecat.executor.graph.vocabulary import DTYPES
+from nodecat.executor.graph.vocabulary import DTYPES, RESERVED_IDS
+from nodecat.executor.build.names import python_names
 from nodecat.executor.build.walk import Walker
 
 _DTYPES = {name: getattr(torch, name) for name in DTYPES}  # the dtypes graph inputs and constants take
 
 # Globals of the forward source torch.fx generates. fx keeps a placeholder's name as the parameter
-# name, so an input named `torch` would shadow the module the code calls; such inputs get a suffix
-# (the module is called positionally, so the parameter's name is free).
+# name, so an input named `torch` would shadow the module the code calls, and one named `class`
+# or `self` would not compile; such inputs get another parameter name (the module is called
+# positionally, so the parameter's name is free).
 _FX_GLOBALS = frozenset(("torch", "operator", "builtins", "math", "inf", "nan", "device", "fx_pytree",
                          "pytree", "NoneType", "typing", "getattr"))
+# fx names a submodule's call after its attribute, so an attribute `self` would rebind `self` in forward.
+_UNUSABLE_ATTRIBUTES = RESERVED_IDS | {"self"}
+_UNUSABLE_PARAMETERS = _FX_GLOBALS | {"self"} | {name for name in RESERVED_IDS if keyword.iskeyword(name)}
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -36,21 +44,25 @@ class _FxWalker(Walker[fx.Node]):
         super().__init__(checked)
         self.root = torch.nn.Module()
         self.graph = fx.Graph()
+        ids = [n.id for n in checked.order]
+        self.attributes = python_names(ids, _UNUSABLE_ATTRIBUTES)  # node id -> submodule or buffer name
+        self.parameters = python_names(ids, _UNUSABLE_PARAMETERS)  # node id -> forward parameter
 
     def graph_input(self, node: CheckedNode) -> fx.Node:
-        name = node.id + "_input" if node.id in _FX_GLOBALS else node.id
-        return _tag(self.graph.placeholder(name), node)
+        return _tag(self.graph.placeholder(self.parameters[node.id]), node)
 
     def constant_value(self, node: CheckedNode) -> torch.Tensor:
         return torch.tensor(node.args["value"], dtype=torch_dtype(node.args.get("dtype", "float32")))
 
     def constant(self, node: CheckedNode) -> fx.Node:
-        self.root.register_buffer(node.id, self.constant_value(node))  # a buffer, so .to() moves it
-        return _tag(self.graph.get_attr(node.id), node)
+        name = self.attributes[node.id]
+        self.root.register_buffer(name, self.constant_value(node))  # a buffer, so .to() moves it
+        return _tag(self.graph.get_attr(name), node)
 
     def call_layer(self, node: CheckedNode, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> fx.Node:
-        self.root.add_module(node.id, instance)
-        return _tag(self.graph.call_module(node.id, args, kwargs), node)
+        name = self.attributes[node.id]
+        self.root.add_module(name, instance)
+        return _tag(self.graph.call_module(name, args, kwargs), node)
 
     def call_function(self, node: CheckedNode, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> fx.Node:
         return _tag(self.graph.call_function(fn, args, kwargs), node)
@@ -69,6 +81,10 @@ class _FxWalker(Walker[fx.Node]):
             module.__dict__[name] = child  # see NodecatModule
         module.input_names = [n.id for n in self.checked.inputs]
         module.output_names = [o.name for o in self.checked.graph.outputs]
+        renamed = {name: node_id for node_id, name in self.attributes.items() if name != node_id}
+        if renamed:
+            module.register_state_dict_post_hook(StateNames(renamed))
+            module.register_load_state_dict_pre_hook(StateNames({v: k for k, v in renamed.items()}))
         return module
 
 
@@ -85,6 +101,28 @@ class NodecatModule(fx.GraphModule):
     def __delattr__(self, name: str) -> None:
         super().__delattr__(name)
         self.__dict__.pop(name, None)
+
+
+class StateNames:
+    """Renames the state dict keys of submodules and buffers: `StateNames(ids)` (attribute -> node
+    id) after `state_dict()`, `StateNames(attributes)` (node id -> attribute) before `load_state_dict`.
+
+    So `state_dict()` says `meta.weight` for the submodule at attribute `meta_`, `load_state_dict`
+    takes `meta.weight` back, and weights files are named by node id whatever the attribute. A
+    callable object, not a closure: a deep copy of the module keeps its hooks."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = dict(names)
+
+    def __call__(self, module: torch.nn.Module, state: dict[str, Any], prefix: str, *_: Any) -> None:
+        def renamed(key: str) -> str:
+            if not key.startswith(prefix):
+                return key
+            head, dot, tail = key[len(prefix):].partition(".")
+            return prefix + self.names[head] + dot + tail if head in self.names else key
+        items = [(renamed(key), value) for key, value in state.items()]
+        state.clear()  # in place and in order: the caller holds this dict
+        state.update(items)
 
 
 def _tag(fx_node: fx.Node, node: CheckedNode) -> fx.Node:

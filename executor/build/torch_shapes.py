@@ -101,9 +101,10 @@ def _signature(value: Any) -> Any:
     return None
 
 
-def walk_on_meta(checked: CheckedGraph, batch: int) -> MetaWalker:
-    """Walk the graph on meta; the walker keeps every node's result and instance."""
-    walker = MetaWalker(checked, batch)
+def walk_on_meta(checked: CheckedGraph, batch: int, walker: MetaWalker | None = None) -> MetaWalker:
+    """Walk the graph on meta; the walker keeps every node's result and instance (when a node
+    fails, those of the nodes before it: pass your own `walker` to read them)."""
+    walker = walker if walker is not None else MetaWalker(checked, batch)
     with gc_paused(), torch.no_grad(), keras_meta_scope(checked):
         walker.walk()
     return walker

@@ -31,24 +31,27 @@ def _budget(text: str) -> int | str | None:
         raise click.BadParameter(str(exc), param_hint="--budget") from None
 
 
-def _check_and_measure(graph: Path, batch: int, budget: str, device: str) -> tuple[Any, Any]:
+def _check_and_measure(graph: Path, batch: int, budget: str, device: str) -> tuple[Any, Any, GraphError | None]:
+    """The checked graph (None when validation fails), the shapes inferred (of every node, or of
+    those before the node where inference failed; None when validation fails) and the first error."""
     from nodecat.executor.build.run import validate
     from nodecat.executor.build.devices import available_memory, pick_device
-    from nodecat.executor.build.shapes import check_budget, infer_shapes
-    from nodecat.executor.training.data_plan import train_data_problems
-    checked = validate(graph)
-    data_problems = train_data_problems(checked, graph)  # the train section's data, from its headers
+    from nodecat.executor.build.shapes import check_budget, infer_shapes_until_failure
     try:
-        report = infer_shapes(checked, batch)
+        checked = validate(graph)
+    except GraphError as exc:
+        return None, None, exc
+    report, error = infer_shapes_until_failure(checked, batch)
+    if error is not None:
+        return checked, report, error
+    try:
         limit = _budget(budget)
         if limit is not None:
             chosen = pick_device(device)
             check_budget(report, available_memory(chosen) if limit == "auto" else int(limit), chosen)
     except GraphError as exc:
-        raise GraphError([*data_problems, *exc.problems]) from exc
-    if data_problems:
-        raise GraphError(data_problems)
-    return checked, report
+        return checked, report, exc
+    return checked, report, None
 
 
 @click.command("check")
@@ -62,7 +65,9 @@ def check_cmd(graphs: tuple[Path, ...], as_json: bool, batch: int, budget: str, 
     """Validate each GRAPH and infer every node's output shapes, without allocating weights.
 
     Exit 0 when all are valid, 1 when one is not (every problem is listed). With --json: one
-    object per graph (ok, errors, shapes per node and port, totals); a list for several graphs."""
+    object per graph (ok, errors, shapes per node and port, totals); a list for several graphs.
+    A graph that fails still has "shapes": those of the nodes inferred before the failing one
+    ({} when validation failed, as no shape is inferred then)."""
     reports = [_check_one(graph, batch, budget, device, as_json) for graph in graphs]
     if as_json:
         emit_json(reports[0] if len(reports) == 1 else reports)
@@ -71,13 +76,17 @@ def check_cmd(graphs: tuple[Path, ...], as_json: bool, batch: int, budget: str, 
 
 
 def _check_one(graph: Path, batch: int, budget: str, device: str, as_json: bool) -> dict[str, Any]:
-    try:
-        checked, report = _check_and_measure(graph, batch, budget, device)
-    except GraphError as exc:
+    checked, report, error = _check_and_measure(graph, batch, budget, device)
+    error = _with_train_data(checked, graph, error)
+    if error is not None:
         if not as_json:
-            click.secho(f"{graph}: {len(exc.problems)} problem(s)", fg="red", err=True)
-            print_problems(exc.problems)
-        return {"graph": str(graph), "ok": False, "errors": [p.to_json() for p in exc.problems]}
+            click.secho(f"{graph}: {len(error.problems)} problem(s)", fg="red", err=True)
+            print_problems(error.problems)
+        failed: dict[str, Any] = {"graph": str(graph), "ok": False, "errors": [p.to_json() for p in error.problems],
+                                  "shapes": report.shapes_json() if report is not None else {}}
+        if checked is not None:
+            failed["backend"] = checked.backend
+        return failed
     if not as_json:
         from nodecat.executor.build.shapes import format_bytes
         outputs = ", ".join(f"{o.name} {_shape_text(report, o.node, o.port)}" for o in checked.graph.outputs)
@@ -85,6 +94,18 @@ def _check_one(graph: Path, batch: int, budget: str, device: str, as_json: bool)
                    f"{report.params:,} parameters ({format_bytes(report.param_bytes)}); outputs: {outputs}")
     return {"graph": str(graph), "ok": True, "errors": [], "backend": checked.backend,
             "shapes": report.shapes_json(), "total": report.to_json()["total"]}
+
+
+def _with_train_data(checked: Any, graph: Path, error: GraphError | None) -> GraphError | None:
+    """`error` with the problems of the data the train section names (checked from the files' headers,
+    found as `train` finds them) put first; nothing to add for a graph that failed validation."""
+    if checked is None:
+        return error
+    from nodecat.executor.training.data_plan import train_data_problems
+    problems = train_data_problems(checked, graph)
+    if not problems:
+        return error
+    return GraphError([*problems, *(error.problems if error is not None else [])])
 
 
 def _shape_text(report: Any, node: str, port: str) -> str:
@@ -219,24 +240,40 @@ def run_cmd(graph: Path, input_specs: tuple[str, ...], weights: Path | None, sav
 @click.option("--shapes/--no-shapes", default=True, show_default=True,
               help="Label edges with inferred shapes (when the graph is valid).")
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1, 2**20))
-def draw_cmd(graph: Path, output: Path, shapes: bool, batch: int) -> None:
-    """Draw GRAPH as a picture. An invalid graph is drawn too (without shapes), so it can be looked at."""
-    from nodecat.executor.draw import format_for, render
+@JSON_OPT
+def draw_cmd(graph: Path, output: Path, shapes: bool, batch: int, as_json: bool) -> None:
+    """Draw GRAPH as a picture. An invalid graph is drawn too (without shapes), so it can be looked at;
+    edges on a cycle are red.
+
+    With --json: one object with the file written, its format, the nodes (with their place in an
+    SVG), the edges, the SVG's size ("layout"), and the graph's problems (null with --no-shapes,
+    which does not check the graph)."""
+    from nodecat.executor.draw import draw, format_for
     from nodecat.executor.graph.load import load_graph
     from nodecat.introspector.jsonio import write_atomic
     try:
         fmt = format_for(output)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--output") from None
-    loaded = guard(False, lambda: load_graph(graph))
-    report = None
+    loaded = guard(as_json, lambda: load_graph(graph), {"graph": str(graph)})
+    report, problems = None, None
     if shapes:
         from nodecat.executor.build.run import profile
         try:
-            report = profile(loaded, batch)
+            report, problems = profile(loaded, batch), []
         except GraphError as exc:
-            click.secho(f"drawing without shapes: the graph has {len(exc.problems)} problem(s); "
-                        "`nodecat check` lists them", fg="yellow", err=True)
-    write_atomic(output, render(loaded, fmt, report))
+            problems = exc.problems
+            if not as_json:
+                click.secho(f"drawing without shapes: the graph has {len(exc.problems)} problem(s); "
+                            "`nodecat check` lists them", fg="yellow", err=True)
+    try:
+        picture = draw(loaded, fmt, report)
+    except ValueError as exc:  # too large to lay out as SVG
+        raise click.BadParameter(str(exc), param_hint="--output") from None
+    write_atomic(output, picture.text)
+    if as_json:
+        emit_json({"graph": str(graph), "ok": True, "errors": [], "file": str(output), "format": fmt,
+                   "shapes": report is not None,
+                   "problems": None if problems is None else [p.to_json() for p in problems], **picture.to_json()})
+        return
     click.echo(f"wrote {output}")
-

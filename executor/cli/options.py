@@ -31,7 +31,7 @@ def emit_json(value: Any) -> None:
 
 def print_problems(problems: list[GraphProblem]) -> None:
     for problem in problems:
-        click.secho(f"error [{problem.code}] {problem}", fg="red", err=True)
+        click.secho(f"error {problem}", fg="red", err=True)  # str(problem) starts with its [code]
 
 
 def guard(as_json: bool, action: Callable[[], Any], report: dict[str, Any] | None = None) -> Any:

@@ -6,6 +6,7 @@ metric arguments), so it knows nothing of either.
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any, Callable, Iterator
 
 import jsonschema
@@ -75,7 +76,7 @@ def _value_problem(descriptor: Node, arg: Arg, value: Any) -> tuple[str, str, st
         if any(_validator(s).is_valid(value) for s in plain):
             return None  # a literal alternative, e.g. Keras' learning_rate: a number or a schedule
         if plain:
-            kinds = " or ".join(f"a {s['type']}" if isinstance(s.get("type"), str) else "a literal" for s in plain)
+            kinds = _either([text for s in plain for text in _alternatives(s)])
             return ("bad_arg_value", f"argument {arg.name!r} takes {kinds}, or a {kind} by an edge; not "
                     f"{_short(value)}", "")
         return ("arg_needs_edge", f"argument {arg.name!r} takes a {kind}, which only an edge can give",
@@ -90,7 +91,12 @@ def _value_problem(descriptor: Node, arg: Arg, value: Any) -> tuple[str, str, st
     error = None if validator.is_valid(value) else jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is not None:
         where = "".join(f"[{p!r}]" for p in error.absolute_path)
-        return ("bad_arg_value", f"argument {arg.name!r}{where}: {error.message}", _expected(schema))
+        message, hint = error.message, _expected(schema)
+        if error.validator in ("anyOf", "oneOf") and (alternatives := _alternatives(error.schema)):
+            # jsonschema says only "is not valid under any of the given schemas": say what is valid
+            message = f"{_short(error.instance)} is not {_either(alternatives)}"
+            hint = "" if error.schema is schema else hint  # the message says it all already
+        return ("bad_arg_value", f"argument {arg.name!r}{where}: {message}", hint)
     if descriptor.id == "constant" and arg.name == "value":
         shape = _numeric_shape(value)
         if shape is None:
@@ -110,13 +116,104 @@ def _short(value: Any) -> str:
 
 
 def _expected(schema: dict[str, Any]) -> str:
-    if "enum" in schema:
-        return "one of " + ", ".join(map(repr, schema["enum"][:12])) + (" ..." if len(schema["enum"]) > 12 else "")
-    if "type" in schema:
-        bounds = [f"{k} {schema[k]}" for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
-                  if k in schema]
-        return f"expected {schema['type']}" + (f" ({', '.join(bounds)})" if bounds else "")
-    return ""
+    """The hint of a bad value: every kind of value the schema takes."""
+    alternatives = _alternatives(schema)
+    return "expected " + _either(alternatives) if alternatives else ""
+
+
+_MAX_ENUM = 12  # enum values named in a message; a longer enum (dtypes) says how many more
+
+
+def _alternatives(schema: Any) -> list[str]:
+    """What a schema takes, one phrase per alternative: "'same'", "an integer >= 0",
+    "a list of 2 integers". Empty when the schema says nothing a reader could use."""
+    if not isinstance(schema, dict):
+        return []
+    for union in ("anyOf", "oneOf"):
+        if isinstance(schema.get(union), list):
+            return [text for part in schema[union] for text in _alternatives(part)]
+    if "const" in schema:
+        return [_literal(schema["const"])]
+    if isinstance(schema.get("enum"), list):
+        values = [_literal(v) for v in schema["enum"]]
+        if len(values) > _MAX_ENUM:
+            return values[:_MAX_ENUM] + [f"{len(values) - _MAX_ENUM} more values"]
+        return values
+    types = schema.get("type")
+    if isinstance(types, list):
+        return [text for t in types for text in _alternatives({**schema, "type": t})]
+    if isinstance(types, str):
+        return [_one_type(types, schema)]
+    return []
+
+
+def _one_type(kind: str, schema: dict[str, Any]) -> str:
+    if kind in ("integer", "number"):
+        return ("an integer" if kind == "integer" else "a number") + _bounds(schema)
+    if kind == "array":
+        return _array(schema)
+    if kind == "string" and isinstance(schema.get("pattern"), str):
+        return f"a string matching {schema['pattern']}"
+    return {"string": "a string", "boolean": "true or false", "null": "null", "object": "an object"}.get(kind, kind)
+
+
+def _bounds(schema: dict[str, Any]) -> str:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        return f" from {low} to {high}"
+    parts = [f"{sign} {schema[key]}" for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                      ("maximum", "<="), ("exclusiveMaximum", "<"))
+             if schema.get(key) is not None]
+    return " " + " and ".join(parts) if parts else ""
+
+
+def _array(schema: dict[str, Any]) -> str:
+    """"a list of 2 integers", "a list of 1 to 3 numbers > 0", "a list of 2 items: an integer, a string"."""
+    low, high = schema.get("minItems"), schema.get("maxItems")
+    prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+    if low is not None and low == high:
+        count = f"{low} "
+    elif low is not None and high is not None:
+        count = f"{low} to {high} "
+    elif low:
+        count = f"at least {low} "
+    elif high is not None:
+        count = f"at most {high} "
+    else:
+        count = ""
+    items = [_either(_alternatives(p)) for p in prefix]
+    if not items and isinstance(schema.get("items"), dict):
+        items = [_either(_alternatives(schema["items"]))]
+    kinds = set(items)
+    if len(kinds) == 1 and (only := kinds.pop()) and " or " not in only:
+        if count == "1 ":
+            bare = next((only[len(a):] for a in ("an ", "a ") if only.startswith(a)), f"item: {only}")
+            return f"a list of one {bare}"
+        return f"a list of {count}{_plural(only)}"
+    if len(items) > 1:
+        return f"a list of {count}items: " + ", ".join(items)
+    return f"a list of {count}items" if count else "a list"
+
+
+def _plural(phrase: str) -> str:
+    """"an integer >= 0" -> "integers >= 0"; a phrase without an article is left as it is."""
+    for article in ("an ", "a "):
+        if phrase.startswith(article):
+            word, _, rest = phrase[len(article):].partition(" ")
+            return f"{word}s {rest}".rstrip()
+    return f"values {phrase}"
+
+
+def _either(alternatives: list[str]) -> str:
+    """"A", "A or B", "A, B, or C" ("; " between alternatives that hold commas themselves)."""
+    if len(alternatives) <= 2:
+        return " or ".join(alternatives)
+    glue = "; " if any(", " in a for a in alternatives) else ", "
+    return glue.join(alternatives[:-1]) + f"{glue.strip()} or {alternatives[-1]}"
+
+
+def _literal(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else json.dumps(value)
 
 
 def _numeric_shape(value: Any) -> tuple[int, ...] | None:

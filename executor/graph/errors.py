@@ -20,9 +20,10 @@ class GraphProblem:
     hint: str = ""
 
     def __str__(self) -> str:
+        """`[code] node 'fc' at /nodes/1/args/p: message (hint: ...)`: everything a reader needs."""
         where = " ".join(part for part in (self.node and f"node {self.node!r}",
                                           self.pointer and f"at {self.pointer}") if part)
-        text = f"{where}: {self.message}" if where else self.message
+        text = f"[{self.code}] {where}: {self.message}" if where else f"[{self.code}] {self.message}"
         return f"{text} (hint: {self.hint})" if self.hint else text
 
     def to_json(self) -> dict[str, str]:

@@ -20,7 +20,7 @@ from nodecat.executor.graph.catalogs import CatalogIndex, catalogs_for
 from nodecat.executor.graph.errors import GraphError, GraphProblem, node_pointer
 from nodecat.executor.graph.document import Edge, Graph, GraphNode
 from nodecat.executor.graph.load import gc_paused
-from nodecat.executor.graph.vocabulary import BUILTIN_OPS, GRAPH_KINDS, RESERVED_IDS
+from nodecat.executor.graph.vocabulary import BUILTIN_OPS, GRAPH_KINDS
 from nodecat.introspector.errors import json_pointer
 from nodecat.introspector.model import Node
 
@@ -125,10 +125,6 @@ class _Checker:
                                    "every node needs its own id")
                 continue
             self.nodes[node.id] = node
-            if node.id in RESERVED_IDS:
-                yield GraphProblem("reserved_id", f"id {node.id!r} is reserved (a Python keyword or an "
-                                   "attribute of the built torch module)", node.id, node_pointer(node.index, "id"),
-                                   f"rename it, e.g. {node.id}_1")
             descriptor = self._lookup(node)
             if isinstance(descriptor, GraphProblem):
                 yield descriptor

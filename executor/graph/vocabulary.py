@@ -69,8 +69,11 @@ MAX_GRAPH_BYTES = 64 * 1024 * 1024
 MAX_NESTING = 64
 MAX_CONSTANT_ELEMENTS = 1_000_000
 
-# Node ids become attribute names of the built torch module (its submodules), so they may not
-# shadow an attribute of torch.fx.GraphModule (class or instance) or be a Python keyword (tests check this list).
+# Names a node's submodule or buffer cannot have in the built torch module: Python keywords and the
+# attributes of torch.fx.GraphModule (class or instance; tests check this list). A node with such an
+# id is still valid: inside the module its attribute gets another name, while its weights and
+# everything a user sees keep the id (nodecat.executor.build.names). The code `reserved_id` is
+# no longer produced; codes are never removed.
 RESERVED_IDS = frozenset((
     'False', 'None', 'T_destination', 'True', 'add_module', 'add_submodule', 'and', 'apply', 'as',
     'assert', 'async', 'await', 'bfloat16', 'break', 'buffers', 'call_super_init', 'children',

@@ -7,12 +7,18 @@ in edge order, `path` ports as indexing into tuple results, a clone for an in-pl
 input has other readers, and layer instances handed to other layers' arguments.
 
 torch and mixed torch+Keras graphs become a module whose submodules and buffers are named by node
-id, so the executor's weights (`fc1.weight`) load with `load_state_dict` unchanged. All-Keras graphs
-become `build_model()`, a functional model whose layers are named by node id (`head/kernel`).
+id, so the executor's weights (`fc1.weight`) load with `load_state_dict` unchanged. An id that
+cannot be an attribute (a keyword, or a name nn.Module has: `to`, `train`) is an attribute of
+another name (`to_`), and two state dict hooks in the generated file keep the state dict's keys
+the ids. All-Keras graphs become `build_model()`, a functional model whose layers are named by
+node id (`head/kernel`). Variables are named by id too, unless the id is a keyword or a name the
+code uses.
 """
 from __future__ import annotations
 
+import functools
 import json
+import keyword
 import math
 import textwrap
 from dataclasses import dataclass
@@ -21,11 +27,14 @@ from typing import Any
 
 from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.graph.validate import CheckedGraph, CheckedNode
+from nodecat.executor.build.names import python_names
 from nodecat.executor.build.walk import Walker, call_kwargs
 
 # Names the generated code itself uses; a node id equal to one of them gets a trailing underscore
 # as its variable name (its submodule keeps the id, so weight names do not change).
 _RESERVED_NAMES = frozenset({"self", "super", "os", "torch", "nn", "F", "keras", "load_file"})
+# Variables cannot be keywords, nor hide the builtin a literal's code calls (`float("inf")`).
+_UNUSABLE_VARIABLES = _RESERVED_NAMES | frozenset(keyword.kwlist) | {"float"}
 
 # Call prefixes for catalog ids, longest first: (prefix of the id, prefix in the code, import line).
 _ALIASES = (
@@ -54,7 +63,7 @@ class _CodeWalker(Walker[Expr]):
         super().__init__(checked)
         self.imports: set[str] = set()
         self.body: list[str] = []  # forward (torch) or build_model (Keras), one statement per line
-        self.names = _variable_names(checked)
+        self.names = python_names([n.id for n in checked.order], _UNUSABLE_VARIABLES)  # node id -> variable
         self.read = {source for (source, _port), count in checked.consumers.items() if count}
 
     # -- literal values ----------------------------------------------------------------------
@@ -165,6 +174,9 @@ class _TorchCode(_CodeWalker):
         super().__init__(checked)
         self.init: list[str] = []
         self.imports.update({"import torch", "from torch import nn"})
+        # node id -> attribute of its submodule or buffer: the id, unless a keyword or nn.Module's
+        self.attributes = python_names([n.id for n in checked.order], _module_attribute)
+        self.owned: set[str] = set()  # nodes that have a submodule or buffer
 
     def constant_value(self, node: CheckedNode) -> Expr:
         self.imports.add("import torch")
@@ -172,16 +184,26 @@ class _TorchCode(_CodeWalker):
         return Expr(f"torch.tensor({node.args['value']!r}, dtype=torch.{dtype})")
 
     def constant(self, node: CheckedNode) -> Expr:
-        self.init.append(f'self.register_buffer("{node.id}", {self.constant_value(node).text})')
-        return Expr(f"self.{node.id}")  # a buffer, so .to() moves it and the state dict holds it
+        name = self.attributes[node.id]
+        self.owned.add(node.id)
+        self.init.append(f'self.register_buffer("{name}", {self.constant_value(node).text})')
+        return Expr(f"self.{name}")  # a buffer, so .to() moves it and the state dict holds it
 
     def make_instance(self, node: CheckedNode, cls: Any, extra: dict[str, Any]) -> Expr:
         if not node.applied:  # handed to another layer: a local of __init__, not a submodule of its own
             name = self.names[node.id]
             self.init.append(f"{name} = {self.constructor(node, extra)}")
             return Expr(name)
-        self.init.append(f"self.{node.id} = {self.constructor(node, extra)}")
-        return Expr(f"self.{node.id}")
+        name = self.attributes[node.id]
+        self.owned.add(node.id)
+        self.init.append(f"self.{name} = {self.constructor(node, extra)}")
+        return Expr(f"self.{name}")
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Attribute -> node id, for the submodules and buffers whose attribute is not their id."""
+        return {name: node_id for node_id, name in self.attributes.items()
+                if name != node_id and node_id in self.owned}
 
     def call_layer(self, node: CheckedNode, instance: Expr, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Expr:
         return self.assign(node, self.call_text(instance.text, node, args, kwargs))
@@ -239,6 +261,10 @@ def _torch_module(checked: CheckedGraph, graph_file: str | Path | None) -> str:
     params = "".join(f", {walker.names[n.id]}: torch.Tensor" for n in checked.inputs)
     returns = "torch.Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]"
     init = ["super().__init__()", *walker.init]
+    renamed = walker.renamed
+    if renamed:  # the state dict names these by node id, as nodecat's weights files do
+        init += ["self.register_state_dict_post_hook(_keys_by_node_id)",
+                 "self.register_load_state_dict_pre_hook(_keys_by_attribute)"]
     if uses_keras:
         init.append("self._build_keras_layers()")
     lines = [
@@ -247,7 +273,7 @@ def _torch_module(checked: CheckedGraph, graph_file: str | Path | None) -> str:
         "",
         "",
         f"class {name}(nn.Module):",
-        *_indent(_docstring(checked.graph.description or f"The graph {checked.graph.name!r}.", 1)),
+        *_indent(_docstring(_summary(checked, graph_file), 1)),
         "",
         "    def __init__(self) -> None:",
         *_indent(init, 2),
@@ -257,14 +283,49 @@ def _torch_module(checked: CheckedGraph, graph_file: str | Path | None) -> str:
     ]
     if uses_keras:
         lines += ["", *_indent(_keras_layer_builder(checked))]
+    if renamed:
+        lines += ["", "", *_state_dict_renaming(renamed)]
     lines += ["", "", *_torch_helpers(name)]
     return "\n".join(lines) + "\n"
 
 
 _TORCH_USAGE = """\
-Submodules and buffers are named by node id, so the weights nodecat writes (`nodecat export --to
+The state dict names submodules and buffers by node id, so the weights nodecat writes (`nodecat export --to
 torch`, `nodecat run --save-weights`) load with `load_state_dict` unchanged:
 `model = load("weights.safetensors")`, or `model = {cls}()` for fresh weights."""
+
+
+def _state_dict_renaming(renamed: dict[str, str]) -> list[str]:
+    """Hooks that keep the state dict's keys the node ids where an attribute has another name."""
+    pairs = ", ".join(f"{_string(a)}: {_string(i)}" for a, i in sorted(renamed.items()))
+    return [
+        "# Nodes whose id cannot be an attribute name (a keyword, or a name nn.Module has), by attribute.",
+        "# The state dict names them by id, so the weights nodecat writes load unchanged.",
+        f"_NODE_IDS = {{{pairs}}}",
+        "_ATTRIBUTES = {node_id: name for name, node_id in _NODE_IDS.items()}",
+        "",
+        "",
+        "def _rename_keys(state: dict, prefix: str, names: dict[str, str]) -> None:",
+        '    """Rename, in place and in order, the keys under `prefix` whose first part `names` maps."""',
+        "    items = []",
+        "    for key, value in state.items():",
+        '        head, dot, tail = key[len(prefix):].partition(".")',
+        "        if key.startswith(prefix) and head in names:",
+        "            key = prefix + names[head] + dot + tail",
+        "        items.append((key, value))",
+        "    state.clear()",
+        "    state.update(items)",
+        "",
+        "",
+        "def _keys_by_node_id(module: nn.Module, state: dict, prefix: str, local_metadata: dict) -> None:",
+        '    """After state_dict(): attribute names become node ids."""',
+        "    _rename_keys(state, prefix, _NODE_IDS)",
+        "",
+        "",
+        "def _keys_by_attribute(module: nn.Module, state: dict, prefix: str, *args: object) -> None:",
+        '    """Before load_state_dict(): node ids become attribute names."""',
+        "    _rename_keys(state, prefix, _ATTRIBUTES)",
+    ]
 
 
 def _keras_layer_builder(checked: CheckedGraph) -> list[str]:
@@ -307,7 +368,7 @@ def _keras_module(checked: CheckedGraph, graph_file: str | Path | None) -> str:
     inputs = [walker.names[n.id] for n in checked.inputs]
     model = (f"keras.Model(inputs={_one_or_list(inputs)}, outputs={_one_or_list([o.text for o in outputs])}, "
              f"name={_string(_model_name(checked.graph.name))})")
-    summary = checked.graph.description or f"The graph {checked.graph.name!r}."
+    summary = _summary(checked, graph_file)
     lines = [
         _module_docstring(checked, graph_file, "build_model(), a functional Keras model", _KERAS_USAGE),
         *_import_block(walker.imports),
@@ -345,17 +406,15 @@ _KERAS_LOAD = [
 
 
 # -- layout helpers ----------------------------------------------------------------------------------
-def _variable_names(checked: CheckedGraph) -> dict[str, str]:
-    """Node id -> the variable holding its value: the id itself, unless the code needs that name."""
-    taken = {n.id for n in checked.order}
-    names = {}
-    for node in checked.order:
-        name = node.id
-        while name in _RESERVED_NAMES or (name != node.id and name in taken):
-            name += "_"
-        taken.add(name)
-        names[node.id] = name
-    return names
+def _module_attribute(name: str) -> bool:
+    """Whether `self.<name>` cannot hold a submodule: a keyword, or an attribute nn.Module has."""
+    return keyword.iskeyword(name) or name in _nn_module_attributes()
+
+
+@functools.lru_cache(maxsize=1)
+def _nn_module_attributes() -> frozenset[str]:
+    from torch import nn
+    return frozenset(dir(nn.Module)) | frozenset(vars(nn.Module()))
 
 
 def _import_block(imports: set[str]) -> list[str]:
@@ -379,6 +438,18 @@ def _module_docstring(checked: CheckedGraph, graph_file: str | Path | None, what
     paragraphs.append(usage)
     wrapped = ["\n".join(textwrap.wrap(p, _WIDTH)) if "\n" not in p else p for p in paragraphs]
     return '"""' + _escape("\n\n".join(wrapped)) + '\n"""'
+
+
+def _summary(checked: CheckedGraph, graph_file: str | Path | None) -> str:
+    """The class's (or build_model's) docstring: the graph's description, else its name or file."""
+    graph = checked.graph
+    if graph.description:
+        return graph.description
+    if graph.name:
+        return f"The graph {graph.name!r}."
+    if graph_file is not None:
+        return f"The unnamed graph of {Path(graph_file).name}."
+    return "An unnamed nodecat graph."
 
 
 def _docstring(text: str, levels: int) -> list[str]:

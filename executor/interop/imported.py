@@ -16,7 +16,7 @@ import numpy as np
 
 from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.graph.document import Edge, Graph
-from nodecat.executor.graph.vocabulary import GRAPH_FORMAT, RESERVED_IDS
+from nodecat.executor.graph.vocabulary import GRAPH_FORMAT
 
 _ID_LIMIT = 64
 
@@ -71,12 +71,11 @@ def refuse(unmapped: list[Unmapped]) -> GraphError:
 
 def node_id_for(name: str) -> str:
     """A model's name for something (`layer1.0.conv1`, `dense-1`) as a node id: letters, digits
-    and underscores, starting with a letter, at most 64 characters, not a reserved word."""
+    and underscores, starting with a letter, at most 64 characters. A name that is a keyword or a
+    module attribute (`meta`, `input`, `type`) stays as it is: only generated code renames those."""
     text = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
     if not text or not text[0].isalpha():
         text = "n_" + text if text else "node"
-    if text in RESERVED_IDS:
-        text += "_"
     return text[:_ID_LIMIT]
 
 
