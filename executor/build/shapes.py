@@ -8,7 +8,6 @@ Open dimensions (null in an input's shape) are measured with `batch`.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Iterator
