@@ -87,7 +87,7 @@ def test_a_factory_returning_something_else_is_refused() -> None:
 def test_node_ids_from_model_names() -> None:
     assert node_id_for("layer1.0.conv1") == "layer1_0_conv1"
     assert node_id_for("0") == "n_0"
-    assert node_id_for("forward") == "forward_"  # would shadow the built module's forward
+    assert node_id_for("forward") == "forward"  # the model's name: only the built module renames its attribute
     assert len(node_id_for("a" * 100)) == 64
     builder = GraphBuilder("g", {"torch": "2.13.0"})
     first, second = builder.add_node("a.b", "input", {"shape": [None, 2]}), builder.add_node("a_b", "input", {"shape": [None, 2]})

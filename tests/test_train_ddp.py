@@ -14,6 +14,7 @@ gradients near zero (the always-blank pixels of the digits) by lr / eps.
 from __future__ import annotations
 
 import json
+import inspect
 import os
 import signal
 import socket
@@ -209,7 +210,7 @@ def _as_torchrun(rank: int, world: int, results: Any, port: int, graph: str, out
 
     def logged_write_epoch(*args: Any) -> None:
         with log.open("a") as f:
-            f.write(f"epoch {args[3]}\n")
+            f.write(f"epoch {inspect.signature(write_epoch).bind(*args).arguments['epoch']}\n")
         write_epoch(*args)
 
     def logged_save_weights(*args: Any, **kw: Any) -> Any:
