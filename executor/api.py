@@ -38,15 +38,16 @@ def check(graph: CheckedGraph | Graph | str | Path, batch: int = 1) -> CheckedGr
     """What `nodecat check` does: validate, then infer every node's shapes on meta (nothing is
     allocated), and check the data a train section names from its headers (found as `train` finds
     it). Raise GraphError with every problem; return the checked graph."""
-    from nodecat.executor.training.data_plan import train_data_problems
+    from nodecat.executor.training.data_plan import with_train_data_problems
     checked = graph if isinstance(graph, CheckedGraph) else validate(graph)
-    data_problems = train_data_problems(checked, Path(graph) if isinstance(graph, (str, Path)) else None)
     try:
         infer_shapes(checked, batch)
+        error = None
     except GraphError as exc:
-        raise GraphError([*data_problems, *exc.problems]) from exc
-    if data_problems:
-        raise GraphError(data_problems)
+        error = exc
+    error = with_train_data_problems(checked, Path(graph) if isinstance(graph, (str, Path)) else None, error)
+    if error is not None:
+        raise error
     return checked
 
 

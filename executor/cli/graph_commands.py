@@ -77,7 +77,8 @@ def check_cmd(graphs: tuple[Path, ...], as_json: bool, batch: int, budget: str, 
 
 def _check_one(graph: Path, batch: int, budget: str, device: str, as_json: bool) -> dict[str, Any]:
     checked, report, error = _check_and_measure(graph, batch, budget, device)
-    error = _with_train_data(checked, graph, error)
+    from nodecat.executor.training.data_plan import with_train_data_problems
+    error = with_train_data_problems(checked, graph, error)
     if error is not None:
         if not as_json:
             click.secho(f"{graph}: {len(error.problems)} problem(s)", fg="red", err=True)
@@ -94,18 +95,6 @@ def _check_one(graph: Path, batch: int, budget: str, device: str, as_json: bool)
                    f"{report.params:,} parameters ({format_bytes(report.param_bytes)}); outputs: {outputs}")
     return {"graph": str(graph), "ok": True, "errors": [], "backend": checked.backend,
             "shapes": report.shapes_json(), "total": report.to_json()["total"]}
-
-
-def _with_train_data(checked: Any, graph: Path, error: GraphError | None) -> GraphError | None:
-    """`error` with the problems of the data the train section names (checked from the files' headers,
-    found as `train` finds them) put first; nothing to add for a graph that failed validation."""
-    if checked is None:
-        return error
-    from nodecat.executor.training.data_plan import train_data_problems
-    problems = train_data_problems(checked, graph)
-    if not problems:
-        return error
-    return GraphError([*problems, *(error.problems if error is not None else [])])
 
 
 def _shape_text(report: Any, node: str, port: str) -> str:

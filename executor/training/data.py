@@ -23,7 +23,7 @@ import zlib
 from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import numpy.lib.format as npy_format
@@ -159,40 +159,37 @@ def _gather(files: Sequence[tuple[str | None, Path]], roots: Sequence[Path], poi
 
 def _read_file(name: str | None, path: Path, resolved: Path) -> dict[str, np.ndarray]:
     """The columns of one file (already known to be inside the roots)."""
-    suffix, size = _file_checks(name, path, resolved)
-    try:
-        if suffix == ".npy":
-            column = name or path.stem
-            with resolved.open("rb") as handle:
-                read = {column: _read_npy(handle, size, path, column)}
-        elif suffix == ".npz":
-            read = _read_npz(resolved, path, _read_npy)
-        else:
-            read = _read_csv(resolved, path)
-    except _UNREADABLE as e:
-        raise _FileProblem("bad_data", f"data file {str(path)!r} cannot be read: {e}") from e
+    read = _read_with(name, path, resolved, _read_npy, _read_csv)
     _check_columns({column: ColumnInfo.of(array) for column, array in read.items()}, path)
     return read
 
 
 def _read_file_header(name: str | None, path: Path, resolved: Path) -> dict[str, ColumnInfo]:
     """The columns of one file as _read_file finds them, from its headers only."""
+    read = _read_with(name, path, resolved, _npy_info, _csv_header_columns)
+    _check_columns(read, path)
+    return read
+
+
+def _read_with(name: str | None, path: Path, resolved: Path, npy: Callable[..., Any],
+               csv_file: Callable[[Path, Path], dict[str, Any]]) -> dict[str, Any]:
+    """One file's columns as the readers given make them: whole arrays, or header information."""
     suffix, size = _file_checks(name, path, resolved)
     try:
         if suffix == ".npy":
-            column = name or path.stem
             with resolved.open("rb") as handle:
-                read = {column: _npy_info(handle, size, path, column)}
-        elif suffix == ".npz":
-            read = _read_npz(resolved, path, _npy_info)
-        else:
-            with resolved.open(newline="", encoding="utf-8-sig") as handle:  # the first line only
-                header = _csv_header(csv.reader(handle), path)
-            read = {column: ColumnInfo((None,), None) for column in header}
+                return {name or path.stem: npy(handle, size, path, name or path.stem)}
+        if suffix == ".npz":
+            return _read_npz(resolved, path, npy)
+        return csv_file(resolved, path)
     except _UNREADABLE as e:
         raise _FileProblem("bad_data", f"data file {str(path)!r} cannot be read: {e}") from e
-    _check_columns(read, path)
-    return read
+
+
+def _csv_header_columns(resolved: Path, path: Path) -> dict[str, ColumnInfo]:
+    """A CSV's columns from its first line alone: names, shape and dtype unknown until it is read."""
+    with resolved.open(newline="", encoding="utf-8-sig") as handle:
+        return {column: ColumnInfo((None,), None) for column in _csv_header(csv.reader(handle), path)}
 
 
 def _file_checks(name: str | None, path: Path, resolved: Path) -> tuple[str, int]:

@@ -65,3 +65,13 @@ def train_data_problems(checked: CheckedGraph, graph_path: Path | None) -> list[
     except GraphError as e:
         return list(e.problems)
     return use_problems(columns, *data_uses(checked))
+
+
+def with_train_data_problems(checked: CheckedGraph | None, graph_path: Path | None,
+                             error: GraphError | None) -> GraphError | None:
+    """`error` (the graph's other problems, or None) with the problems of the data its train section
+    names put first; nothing to add for a graph that failed validation (`checked` None)."""
+    problems = train_data_problems(checked, graph_path) if checked is not None else []
+    if not problems:
+        return error
+    return GraphError([*problems, *(error.problems if error is not None else [])])
