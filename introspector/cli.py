@@ -246,6 +246,10 @@ def review_cmd(library: str, interactive: bool, as_json: bool, overrides_path: P
             click.echo(f"{len(items)} node(s) need review")
         return
     from nodecat.introspector.interactive import run_review
+    from nodecat.introspector.paths import IN_CHECKOUT
+    if overrides_path is None and not IN_CHECKOUT:  # the shipped overrides lie in site-packages
+        raise click.UsageError("an installed nodecat does not edit its own overrides: pass --overrides FILE "
+                               "(e.g. a copy of the shipped file) to write the entries there")
     written = _guarded(False, lambda: run_review(library, items, overrides_path))
     click.echo(f"wrote {written} override entr{'y' if written == 1 else 'ies'}; "
                f"run `nodecat catalog build {library}` to apply them")

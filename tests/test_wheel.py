@@ -107,3 +107,13 @@ def test_catalog_build_of_a_wheel_install_writes_to_the_user_cache(venv: Path, t
     assert built[0]["file"] == str(cached) and cached.is_file()
     assert sorted(p.name for p in (site / "nodecat" / "catalogs").iterdir()) == shipped
     assert cached.read_bytes() == (ROOT / "catalogs" / "torch-2.13.0.json").read_bytes()  # same bytes as the checkout's
+
+
+def test_review_of_a_wheel_install_does_not_edit_the_shipped_overrides(venv: Path, tmp_path: Path):
+    site = next((venv / "lib").glob("python*/site-packages"))
+    shipped = (site / "nodecat" / "overrides" / "keras.json").read_bytes()
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": ""}
+    done = subprocess.run([str(venv / "bin" / "nodecat"), "catalog", "review", "keras", "--interactive"], cwd=tmp_path,
+                          env=env, input="quit\n", capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "--overrides FILE" in done.stderr
+    assert (site / "nodecat" / "overrides" / "keras.json").read_bytes() == shipped
