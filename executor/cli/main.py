@@ -10,6 +10,7 @@ import click
 from nodecat.executor.cli.export_command import export_cmd
 from nodecat.executor.cli.graph_commands import check_cmd, draw_cmd, profile_cmd, run_cmd
 from nodecat.executor.cli.import_command import import_cmd
+from nodecat.executor.cli.serve_command import serve_cmd
 from nodecat.executor.cli.train_commands import demo_cmd, evaluate_cmd, train_cmd
 from nodecat.introspector.cli import catalog
 
@@ -21,7 +22,7 @@ def main() -> None:
 
 
 for command in (catalog, check_cmd, profile_cmd, run_cmd, draw_cmd, train_cmd, evaluate_cmd, demo_cmd,
-                import_cmd, export_cmd):
+                import_cmd, export_cmd, serve_cmd):
     main.add_command(command)
 
 if __name__ == "__main__":  # `python -m nodecat.executor.cli.main` (what torchrun starts)

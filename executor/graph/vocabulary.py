@@ -43,6 +43,8 @@ ErrorCode = Literal[
     # importing models and exporting graphs
     "bad_target", "import_failed", "unmappable_call", "bad_input_spec", "export_failed",
     "unsupported_export",
+    # the execution server (nodecat serve)
+    "unauthorized", "not_found", "body_too_large", "bad_request", "job_state", "internal_error",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 

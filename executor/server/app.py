@@ -1,0 +1,87 @@
+"""The FastAPI application: every router mounted once, one security dependency, one error shape.
+
+Every error a client gets is JSON with nodecat's codes, `{"ok": false, "errors": [GraphProblem...]}`:
+a GraphError keeps its problems (422), an HTTP error gets a code of the server group (401, 404, 409,
+413), a malformed request `bad_request` (422), anything unexpected `internal_error` (500) with no
+traceback. Routers import torch and keras only when a request needs them; the first request that
+does pays the import, later ones find the process warm.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.server import catalog_routes, check_routes, run_routes
+from nodecat.executor.server.settings import ServerSettings
+
+_HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "bad_request", 409: "job_state", 413: "body_too_large",
+               422: "bad_request"}
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    from importlib.metadata import version
+    app = FastAPI(title="nodecat", version=version("nodecat"),
+                  description="Check, run and train graphs of nodecat catalog nodes; the catalogs and "
+                              "palettes an editor needs.")
+    app.state.settings = settings
+    app.middleware("http")(_limit_body)
+    app.middleware("http")(_authorized)  # added last, so it runs first: every route, docs and 404s too
+    for module in (catalog_routes, check_routes, run_routes):
+        app.include_router(module.router)
+    app.add_exception_handler(GraphError, _graph_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    return app
+
+
+def error_response(status: int, problems: list[GraphProblem], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"ok": False, "errors": [p.to_json() for p in problems]}, status, headers=headers)
+
+
+async def _authorized(request: Request, call_next: Any) -> Any:
+    token = request.app.state.settings.token
+    if token is not None and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+        return error_response(401, [GraphProblem("unauthorized", "a bearer token is required "
+                                                 "(Authorization: Bearer TOKEN)")], {"WWW-Authenticate": "Bearer"})
+    return await call_next(request)
+
+
+async def _limit_body(request: Request, call_next: Any) -> Any:
+    """Refuse a body over the limit from its declared length, before reading it."""
+    limit = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return error_response(413, [GraphProblem("body_too_large", f"the request body is over {limit:,} bytes")])
+    return await call_next(request)
+
+
+async def _graph_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GraphError)
+    return error_response(422, list(exc.problems))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "bad_request")
+    return error_response(exc.status_code, [GraphProblem(code, str(exc.detail))], getattr(exc, "headers", None))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [GraphProblem("bad_request", str(e.get("msg", "invalid request")),
+                             pointer="/" + "/".join(str(p) for p in e.get("loc", ())[1:])) for e in exc.errors()]
+    return error_response(422, problems or [GraphProblem("bad_request", "invalid request")])
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logging.getLogger("nodecat.server").error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, [GraphProblem("internal_error", f"the server failed: {type(exc).__name__}",
+                                             hint="the server's log has the details")])
