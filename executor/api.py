@@ -7,6 +7,7 @@ CLI (and any server) is a thin layer over them.
     report = nodecat.infer_shapes(checked, batch=32)   # shapes, parameters and bytes, on meta
     model = nodecat.build(checked, device="auto")      # torch.nn.Module, or keras.Model for Keras graphs
     outputs = nodecat.run(checked, {"x": array})       # {"logits": array}
+    document = nodecat.check_report(graph)             # what `nodecat check --json` prints; never raises
     report = nodecat.train("examples/cnn.json", out_dir="runs/cnn", epochs=2)
     result = nodecat.import_model(module, {"x": nodecat.InputSpec((None, 3, 32, 32))})
     nodecat.export(checked, "onnx", "mlp.onnx")        # also "python", "torch", "keras"
@@ -22,6 +23,7 @@ from typing import Any
 from nodecat.executor.build.arrays import to_numpy
 from nodecat.executor.build.run import build, check_inputs, load, profile, run, validate
 from nodecat.executor.build.shapes import ShapeReport, infer_shapes
+from nodecat.executor.checking import check_report
 from nodecat.executor.graph.document import Graph
 from nodecat.executor.graph.errors import GraphError, GraphProblem, NodeError
 from nodecat.executor.graph.validate import CheckedGraph
@@ -29,7 +31,7 @@ from nodecat.executor.interop.imported import ImportResult
 from nodecat.executor.interop.target import InputSpec
 from nodecat.executor.training.session import TrainOptions, TrainReport, evaluate
 
-__all__ = ["load", "validate", "check", "infer_shapes", "profile", "build", "run", "train", "evaluate",
+__all__ = ["load", "validate", "check", "check_report", "infer_shapes", "profile", "build", "run", "train", "evaluate",
            "import_model", "export", "to_numpy", "check_inputs", "Graph", "CheckedGraph", "ShapeReport",
            "TrainOptions", "TrainReport", "InputSpec", "ImportResult", "GraphError", "GraphProblem", "NodeError"]
 

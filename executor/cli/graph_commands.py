@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,39 +19,15 @@ from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.cli.options import (BUDGET_OPT, DEVICE_OPT, EXISTING_FILE, EXIT_CHECK_FAILED,
                                           GRAPH_ARG, JSON_OPT, emit_json, guard, print_problems)
 
+if TYPE_CHECKING:
+    from nodecat.executor.checking import CheckOutcome
+
 def _budget(text: str) -> int | str | None:
-    if text.lower() == "none":
-        return None
-    if text.lower() == "auto":
-        return "auto"
-    from nodecat.executor.build.devices import parse_bytes
+    from nodecat.executor.checking import BudgetError, parse_budget
     try:
-        return parse_bytes(text)
-    except ValueError as exc:
+        return parse_budget(text)
+    except BudgetError as exc:
         raise click.BadParameter(str(exc), param_hint="--budget") from None
-
-
-def _check_and_measure(graph: Path, batch: int, budget: str, device: str) -> tuple[Any, Any, GraphError | None]:
-    """The checked graph (None when validation fails), the shapes inferred (of every node, or of
-    those before the node where inference failed; None when validation fails) and the first error."""
-    from nodecat.executor.build.run import validate
-    from nodecat.executor.build.devices import available_memory, pick_device
-    from nodecat.executor.build.shapes import check_budget, infer_shapes_until_failure
-    try:
-        checked = validate(graph)
-    except GraphError as exc:
-        return None, None, exc
-    report, error = infer_shapes_until_failure(checked, batch)
-    if error is not None:
-        return checked, report, error
-    try:
-        limit = _budget(budget)
-        if limit is not None:
-            chosen = pick_device(device)
-            check_budget(report, available_memory(chosen) if limit == "auto" else int(limit), chosen)
-    except GraphError as exc:
-        return checked, report, exc
-    return checked, report, None
 
 
 @click.command("check")
@@ -76,25 +52,28 @@ def check_cmd(graphs: tuple[Path, ...], as_json: bool, batch: int, budget: str, 
 
 
 def _check_one(graph: Path, batch: int, budget: str, device: str, as_json: bool) -> dict[str, Any]:
-    checked, report, error = _check_and_measure(graph, batch, budget, device)
-    from nodecat.executor.training.data_plan import with_train_data_problems
-    error = with_train_data_problems(checked, graph, error)
-    if error is not None:
-        if not as_json:
-            click.secho(f"{graph}: {len(error.problems)} problem(s)", fg="red", err=True)
-            print_problems(error.problems)
-        failed: dict[str, Any] = {"graph": str(graph), "ok": False, "errors": [p.to_json() for p in error.problems],
-                                  "shapes": report.shapes_json() if report is not None else {}}
-        if checked is not None:
-            failed["backend"] = checked.backend
-        return failed
+    """The graph's report (nodecat.executor.checking, which POST /check serves too); its text form
+    printed unless --json."""
+    from nodecat.executor.checking import BudgetError, check_outcome
+    try:
+        outcome = check_outcome(graph, batch, budget, device)
+    except BudgetError as exc:
+        raise click.BadParameter(str(exc), param_hint="--budget") from None
     if not as_json:
-        from nodecat.executor.build.shapes import format_bytes
-        outputs = ", ".join(f"{o.name} {_shape_text(report, o.node, o.port)}" for o in checked.graph.outputs)
-        click.echo(f"ok: {graph} ({checked.backend}): {len(checked.order)} nodes, {len(checked.graph.edges)} edges, "
-                   f"{report.params:,} parameters ({format_bytes(report.param_bytes)}); outputs: {outputs}")
-    return {"graph": str(graph), "ok": True, "errors": [], "backend": checked.backend,
-            "shapes": report.shapes_json(), "total": report.to_json()["total"]}
+        _print_outcome(graph, outcome)
+    return outcome.to_json()
+
+
+def _print_outcome(graph: Path, outcome: CheckOutcome) -> None:
+    checked, report, error = outcome.checked, outcome.report, outcome.error
+    if error is not None:
+        click.secho(f"{graph}: {len(error.problems)} problem(s)", fg="red", err=True)
+        print_problems(error.problems)
+        return
+    from nodecat.executor.build.shapes import format_bytes
+    outputs = ", ".join(f"{o.name} {_shape_text(report, o.node, o.port)}" for o in checked.graph.outputs)
+    click.echo(f"ok: {graph} ({checked.backend}): {len(checked.order)} nodes, {len(checked.graph.edges)} edges, "
+               f"{report.params:,} parameters ({format_bytes(report.param_bytes)}); outputs: {outputs}")
 
 
 def _shape_text(report: Any, node: str, port: str) -> str:
