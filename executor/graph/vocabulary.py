@@ -45,6 +45,7 @@ ErrorCode = Literal[
     "unsupported_export",
     # the execution server (nodecat serve)
     "unauthorized", "not_found", "body_too_large", "bad_request", "job_state", "internal_error",
+    "unknown_node", "ambiguous_node", "not_installed",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
