@@ -8,9 +8,11 @@ does pays the import, later ones find the process warm.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
-from typing import Any
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +31,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     from importlib.metadata import version
     app = FastAPI(title="nodecat", version=version("nodecat"),
                   description="Check, run and train graphs of nodecat catalog nodes; the catalogs and "
-                              "palettes an editor needs.")
+                              "palettes an editor needs.", lifespan=_jobs_lifespan)
     app.state.settings = settings
     app.middleware("http")(_limit_body)
     app.middleware("http")(_authorized)  # added last, so it runs first: every route, docs and 404s too
@@ -40,6 +42,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _jobs_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The job store and the worker manager live as long as the server: at start, jobs a killed server
+    left running are marked interrupted and queued ones run; at the end (Ctrl-C, SIGTERM) running jobs
+    are told to checkpoint and stop, and are marked interrupted."""
+    from nodecat.executor.server.jobs import JobStore
+    from nodecat.executor.server.workers import JobManager
+    store = JobStore(app.state.settings.state_dir)
+    manager = JobManager(store, app.state.settings)
+    app.state.jobs, app.state.manager = store, manager
+    manager.start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(manager.stop)
+        store.close()
 
 
 def error_response(status: int, problems: list[GraphProblem], headers: dict[str, str] | None = None) -> JSONResponse:

@@ -305,7 +305,8 @@ def _portable(graph: str | Path | Graph | CheckedGraph, checked: CheckedGraph, g
 
     A graph given as an object reads its train.data relative to the current directory; that file is
     passed as an absolute --data path, so a process reads the file the parent checked."""
-    options = dataclasses.replace(options, nproc=1)  # each process is one of the world, never a launcher
+    # each process is one of the world, never a launcher; an observer stays with the caller's process
+    options = dataclasses.replace(options, nproc=1, observer=None)
     if graph_path is not None:
         return str(graph_path.absolute()), options
     document = checked.graph.to_json()

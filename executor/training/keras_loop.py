@@ -43,7 +43,7 @@ def _output_loss_class() -> Any:
 class KerasTrainer:
     """The training backend of all-Keras graphs, as nodecat.executor.training.session drives it (see its Backend)."""
 
-    def __init__(self, checked: CheckedGraph, prepared: Any, device: str, progress: bool):
+    def __init__(self, checked: CheckedGraph, prepared: Any, device: str, progress: bool, observer: Any = None):
         import keras
 
         from nodecat.executor.build.run import build
@@ -54,6 +54,7 @@ class KerasTrainer:
         self.spec = checked.train.spec
         self.device = device
         self.progress = progress
+        self.observer = observer  # a TrainObserver (progress.py), or None
         self.prepared = prepared
         self.input_names = [n.id for n in checked.inputs]
         self.model = build(checked, device=device, budget=None)  # the whole graph: what is saved
@@ -145,12 +146,17 @@ class KerasTrainer:
         steps = math.ceil(len(order) / batch_size)
         x, y = self._data(order)
         bar = EpochProgress(epoch + 1, self.spec.epochs, steps, enabled=self.progress)
+        if self.observer is not None:
+            bar.observer = self.observer
         watch = _epoch_watch(bar, steps, batch_size, len(order), self.metric_names)
         began = time.perf_counter()
         with bar, keras.device(self.device), _quiet_keras_numpy():
             history = self.train_model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
                                            callbacks=[watch])
         seconds = time.perf_counter() - began
+        if watch.stopped_at is not None:
+            from nodecat.executor.training.progress import TrainingStopped
+            raise TrainingStopped(epoch + 1, watch.stopped_at)
         if watch.bad is not None:
             value, step = watch.bad
             raise GraphError(GraphProblem(
@@ -251,6 +257,12 @@ def _epoch_watch(bar: Any, steps: int, batch_size: int, rows: int, metric_names:
                 self.bad: tuple[float, int] | None = None  # (loss, step) of the first non-finite loss
                 self.began = self.last_shown = time.perf_counter()
                 self.shown_steps = 0
+                self.stopped_at: int | None = None  # steps done when the observer asked to stop
+
+            def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+                if getattr(self.bar, "observer", None) is not None and self.bar.stop_requested():
+                    self.stopped_at = batch
+                    self.model.stop_training = True
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
                 self.began = self.last_shown = time.perf_counter()

@@ -1,4 +1,5 @@
-"""One progress bar per training epoch, cheap enough to update on every step.
+"""One progress bar per training epoch, cheap enough to update on every step; and the observer
+hook through which a caller (the server's worker) hears each step and epoch and asks the loop to stop.
 
 On a terminal: `epoch 3/10  [######      ]   45%  00:00:12  loss 0.1234  accuracy 0.9512  1,234 samples/s`,
 redrawn in place. Elsewhere (CI logs, pipes) click's bar prints only the label, once, so a log gets
@@ -10,12 +11,37 @@ import math
 import sys
 import time
 from types import TracebackType
-from typing import Any, Mapping, TextIO
+from typing import Any, Mapping, Protocol, TextIO
 
 # click redraws on every bar.update() (it only skips writing an unchanged line, and with a new
 # loss every step the line always changes), so updates are batched here: at most ~10 redraws/s.
 RENDER_INTERVAL_S = 0.1
 _BOOKKEEPING = ("lr", "seconds", "samples_per_second")
+
+
+class TrainObserver(Protocol):
+    """What a training run tells its caller besides the bars (TrainOptions.observer), main process only.
+
+    `on_step` comes as often as the bar is refreshed (about 4 times a second, and at the last step of
+    an epoch), `on_epoch` once an epoch's row is in the history and its checkpoint is written.
+    `stop_requested` is asked before every step: True makes the loop stop there (TrainingStopped),
+    keeping the checkpoint of the last finished epoch, so a resume continues exactly."""
+
+    def on_step(self, epoch: int, epochs: int, step: int, steps: int, loss: float, metrics: Mapping[str, float],
+                samples_per_second: float) -> None: ...
+
+    def on_epoch(self, epoch: int, epochs: int, row: Mapping[str, float], checkpoint: str | None) -> None: ...
+
+    def stop_requested(self) -> bool: ...
+
+
+class TrainingStopped(Exception):
+    """The observer asked the loop to stop; raised between steps, caught by the session's epoch loop,
+    which returns a report with stopped=True (an interruption asked for, not an error)."""
+
+    def __init__(self, epoch: int, step: int):
+        super().__init__(f"stopped as asked at epoch {epoch}, step {step}")
+        self.epoch, self.step = epoch, step
 
 
 class EpochProgress:
@@ -29,12 +55,16 @@ class EpochProgress:
 
     enabled=False prints nothing and makes update() a single attribute test. `loss` and the
     metrics are turned into text only when the bar is redrawn, so passing a value whose float()
-    is costly (a GPU scalar) costs that only ~10 times a second, not every step.
+    is costly (a GPU scalar) costs that only ~10 times a second, not every step. An `observer`
+    hears every update() (with the loss and metrics as floats) and is asked by `stop_requested()`.
     """
 
     def __init__(self, epoch: int, epochs: int, steps: int, enabled: bool = True,
-                 stream: TextIO | None = None):
+                 stream: TextIO | None = None, observer: TrainObserver | None = None):
         self.label = f"epoch {epoch}/{epochs}"
+        self.epoch, self.epochs = epoch, epochs
+        self.observer = observer
+        self._done = 0  # steps reported so far (the observer's step count)
         self.steps = max(int(steps), 0)
         self.enabled = enabled
         self._stream = stream
@@ -57,6 +87,10 @@ class EpochProgress:
     def update(self, steps: int, loss: float, metrics: Mapping[str, float],
                samples_per_second: float) -> None:
         """Advance by `steps` and remember the latest numbers; redraws at most every 0.1 s."""
+        if self.observer is not None:
+            self._done += steps
+            self.observer.on_step(self.epoch, self.epochs, self._done, self.steps, float(loss),
+                                  {name: float(value) for name, value in metrics.items()}, float(samples_per_second))
         if not self.enabled or self._closed:
             return
         self._pending += steps
@@ -67,6 +101,10 @@ class EpochProgress:
         self._next_render = now + RENDER_INTERVAL_S
         self._open()
         self._flush()
+
+    def stop_requested(self) -> bool:
+        """Whether the observer asks the loop to stop before its next step (False without one)."""
+        return self.observer is not None and self.observer.stop_requested()
 
     def finish(self, summary: Mapping[str, float]) -> None:
         """End the bar and print `<label>  loss 0.1234  accuracy 0.95  val_loss ...  12.3s  1,234 samples/s`."""

@@ -42,6 +42,9 @@ class TrainOptions:
     progress: bool = True
     keep_checkpoints: int = 2
     nproc: int = 1
+    # hears each step and epoch and may ask the run to stop (progress.TrainObserver); main process only,
+    # not passed on to the processes of a multi-process run
+    observer: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class TrainReport:
     # --resume of a run that already holds the epochs asked for (`epochs_asked`): nothing was trained
     nothing_to_resume: bool = False
     epochs_asked: int | None = None
+    # the observer asked the run to stop (progress.TrainingStopped): `epochs` finished ones are in the
+    # history and the newest checkpoint; the partial epoch is dropped, so a resume continues exactly
+    stopped: bool = False
 
     def to_json(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
@@ -69,6 +75,7 @@ class TrainReport:
                 "rows": self.rows, "final": last,
                 "accuracy": last.get("val_accuracy", last.get("accuracy")),
                 "loss": last.get("val_loss", last.get("loss")),
+                **({"stopped": True} if self.stopped else {}),
                 **{name: str(path) for name, path in self.files.items()}}
 
 
@@ -106,7 +113,8 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
     device = pick_device(options.device)
     if world > 1 and device.startswith("cuda"):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % _cuda_count()}"  # this machine's GPUs
-    backend = make_backend(checked, spec, prepared, device, rank, world, options.progress and rank == 0)
+    observer = options.observer if main else None
+    backend = make_backend(checked, spec, prepared, device, rank, world, options.progress and rank == 0, observer)
     history: list[dict[str, float]] = []
     start, resumed_from = 0, None
     if checkpoint is not None:
@@ -115,9 +123,17 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
         resumed_from = start
     files = _files(options.out_dir)
     from nodecat.executor.training.data import epoch_order
+    from nodecat.executor.training.progress import TrainingStopped
+    stopped = False
     for epoch in range(start, spec.epochs):
         order = epoch_order(train_rows, spec.seed, epoch, spec.shuffle)
-        row, seconds = backend.train_epoch(epoch, order)
+        try:
+            if observer is not None and observer.stop_requested():
+                raise TrainingStopped(epoch + 1, 0)
+            row, seconds = backend.train_epoch(epoch, order)
+        except TrainingStopped:  # asked for between steps: the partial epoch is dropped
+            stopped = True
+            break
         validation = backend.evaluate(validation_rows) if len(validation_rows) else {}
         row = {"epoch": epoch + 1, **row, **{f"val_{k}": v for k, v in validation.items()},
                "lr": backend.learning_rate(), "seconds": round(seconds, 4),
@@ -128,8 +144,10 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
             from nodecat.executor.training.progress import format_numbers
             sys.stderr.write(f"epoch {epoch + 1}/{spec.epochs}  {format_numbers(row)}\n")
             sys.stderr.flush()
-            _write_epoch(backend, options, checked, spec, rows, epoch + 1, history, files)
-    if main:
+            saved = _write_epoch(backend, options, checked, spec, rows, epoch + 1, history, files)
+            if observer is not None:
+                observer.on_epoch(epoch + 1, spec.epochs, row, str(saved))
+    if main and not stopped:
         backend.save_weights(files["weights"])  # also for a finished run whose weights were never written
     from nodecat.executor.training.checkpoint import latest_checkpoint
     last = latest_checkpoint(options.out_dir) if main else None
@@ -139,7 +157,7 @@ def train_process(graph: str | Path | Graph | CheckedGraph, options: TrainOption
                        backend=checked.train.library if checked.train else "torch", device=device,
                        epochs=len(history), resumed_from=resumed_from, seconds=time.perf_counter() - began,
                        rows=rows, history=history, out_dir=options.out_dir, nproc=world, files=files,
-                       nothing_to_resume=start >= spec.epochs, epochs_asked=spec.epochs)
+                       nothing_to_resume=start >= spec.epochs, epochs_asked=spec.epochs, stopped=stopped)
 
 
 
@@ -177,15 +195,15 @@ def prepare_data(checked: CheckedGraph, graph_path: Path | None, options: TrainO
 
 
 def make_backend(checked: CheckedGraph, spec: Any, prepared: Any, device: str, rank: int, world: int,
-             progress: bool) -> Any:
+             progress: bool, observer: Any = None) -> Any:
     import dataclasses
     checked = dataclasses.replace(checked, train=dataclasses.replace(checked.train, spec=spec))
     seed_everything(spec.seed)  # before the model is built: its initial weights come from the seed
     if checked.train.library == "keras":
         from nodecat.executor.training.keras_loop import KerasTrainer
-        return KerasTrainer(checked, prepared, device, progress)
+        return KerasTrainer(checked, prepared, device, progress, observer)
     from nodecat.executor.training.torch_loop import TorchBackend
-    return TorchBackend(checked, prepared, device, rank, world, progress)
+    return TorchBackend(checked, prepared, device, rank, world, progress, observer)
 
 
 def seed_everything(seed: int) -> None:
@@ -225,15 +243,17 @@ def _graph_name(checked: CheckedGraph, graph_path: Path | None) -> str:
 
 
 def _write_epoch(backend: Backend, options: TrainOptions, checked: CheckedGraph, spec: Any, rows: dict[str, int],
-                 epoch: int, history: list[dict[str, float]], files: dict[str, Path]) -> None:
+                 epoch: int, history: list[dict[str, float]], files: dict[str, Path]) -> Path:
+    """Checkpoint, history and plot of a finished epoch; the checkpoint's directory."""
     from nodecat.executor.training.checkpoint import save_checkpoint
     from nodecat.executor.training.history import plot_history, write_history
     tensors, state = backend.snapshot()
     state = {"graph": graph_digest(checked), "settings": run_settings(spec), "rows": rows, "history": history,
              **state}
-    save_checkpoint(options.out_dir, epoch, tensors, state, keep=options.keep_checkpoints)
+    saved = save_checkpoint(options.out_dir, epoch, tensors, state, keep=options.keep_checkpoints)
     write_history(files["history"], history)
     plot_history(history, files["plot"], title=checked.graph.name)
+    return saved
 
 
 def resume_checkpoint(out_dir: Path, checked: CheckedGraph, spec: Any) -> Any:

@@ -21,6 +21,7 @@ import torch
 
 from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.training.metrics import MetricSum
+from nodecat.executor.training.progress import TrainingStopped
 from nodecat.executor.training.check import CheckedTrain, construct
 from nodecat.executor.graph.validate import CheckedGraph
 
@@ -144,8 +145,11 @@ class TorchTrainer:
         order_t = data.index(order)
         began = last_shown = time.perf_counter()
         shown = 0
+        watched = getattr(bar, "observer", None) is not None  # someone may ask the loop to stop
         with bar:
             for step, start in enumerate(starts):
+                if watched and bar.stop_requested():
+                    raise TrainingStopped(epoch + 1, step)
                 rows = order_t[start:start + batch_size]
                 size = len(rows)
                 if world > 1:
@@ -268,7 +272,8 @@ class DeviceData:
 class TorchBackend:
     """The training backend of torch (and mixed torch+Keras) graphs, as nodecat.executor.training.session drives it."""
 
-    def __init__(self, checked: CheckedGraph, prepared: Any, device: str, rank: int, world: int, progress: bool):
+    def __init__(self, checked: CheckedGraph, prepared: Any, device: str, rank: int, world: int, progress: bool,
+                 observer: Any = None):
         from nodecat.executor.build.run import build
         self.checked = checked
         self.spec = checked.train.spec  # type: ignore[union-attr]
@@ -278,10 +283,14 @@ class TorchBackend:
         self.trainer = TorchTrainer(checked, module, device, Distributed(rank, world) if world > 1 else None)
         self.data = DeviceData(prepared.inputs, prepared.targets, self.trainer.input_names, device)
         self.progress = progress
+        self.observer = observer  # a TrainObserver (progress.py), or None
 
     def _bar(self, epoch: int, epochs: int, steps: int) -> Any:
         from nodecat.executor.training.progress import EpochProgress
-        return EpochProgress(epoch + 1, epochs, steps, enabled=self.progress)
+        bar = EpochProgress(epoch + 1, epochs, steps, enabled=self.progress)
+        if self.observer is not None:
+            bar.observer = self.observer
+        return bar
 
     def train_epoch(self, epoch: int, order: np.ndarray) -> tuple[dict[str, float], float]:
         numbers, seconds = self.trainer.train_epoch(epoch, self.spec.epochs, order, self.data, self.spec.batch_size,
