@@ -33,3 +33,11 @@ def test_import_roundtrip_measures_each_model():
     assert [r["model"] for r in report["results"]] == ["torch:resnet18_cifar", "torch:lstm_classifier", "keras:two_tower"]
     assert all(r["nodes"] > 0 and r["import_s"] > 0 and r["build_s"] > 0 for r in report["results"])
     assert all(r["max_diff"] <= 1e-5 and r["python_diff"] <= 1e-5 for r in report["results"])
+
+
+def test_server_load_checks_over_http_and_in_process():
+    report = _run("bench/server_load.py", "--quick", "--seconds", "2", "--clients", "2")
+    assert report["load"]["clients"] == 2 and report["load"]["requests"] > 0 and report["load"]["not_ok"] == 0
+    assert report["single"]["http_ms"] > 0 and report["single"]["in_process_ms"] > 0
+    assert report["chain"]["nodes"] == 1000 and report["chain"]["verdict"] in ("ok", "ABOVE")
+    assert report["server"]["rss_mib"] is None or report["server"]["rss_mib"] > 0
