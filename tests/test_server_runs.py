@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
+import threading
 import time
 from typing import Any, Iterator
 
@@ -167,7 +169,7 @@ def test_cancel_during_training_ends_cancelled_with_a_checkpoint(server, client)
     rest = events(client, run_id, last=first[-1]["id"])
     took = time.monotonic() - asked
     assert rest[-1]["event"] == "error" and rest[-1]["data"]["state"] == "cancelled", rest[-1]
-    assert took < 5, took
+    assert took < 10, took  # a step, the process's exit and two polls; slack for a busy 2-core machine
     assert any(e["event"] == "cancel" for e in rest)
     job = client.get(f"/runs/{run_id}").json()
     assert job["state"] == "cancelled" and job["error"][0]["code"] == "job_state"
@@ -175,6 +177,17 @@ def test_cancel_during_training_ends_cancelled_with_a_checkpoint(server, client)
     files = {f["path"] for f in client.get(f"/runs/{run_id}/files").json()["files"]}
     assert any(p.startswith("checkpoints/epoch-") and p.endswith("tensors.safetensors") for p in files), files
     assert client.post(f"/runs/{run_id}/cancel").status_code == 409  # already ended
+
+
+def test_a_worker_that_dies_is_the_jobs_error(server, client):
+    run_id = submit(client, "train", demo_graph(), epochs=500, seed=3)
+    started = events(client, run_id, until="epoch")
+    pid = next(e["data"]["pid"] for e in started if e["event"] == "state" and e["data"]["state"] == "running")
+    os.kill(pid, signal.SIGKILL)
+    final = events(client, run_id, last=started[-1]["id"])[-1]
+    assert final["event"] == "error" and final["data"]["state"] == "failed"
+    problem = final["data"]["errors"][0]
+    assert problem["code"] == "training_failed" and "SIGKILL" in problem["message"], problem
 
 
 def test_file_paths_cannot_leave_the_run(server, client):
@@ -226,8 +239,14 @@ def test_a_restart_interrupts_jobs_left_running_and_runs_queued_ones(tmp_path):
         assert job["state"] == "interrupted" and job["error"][0]["code"] == "job_state"
         assert events(client, left.id)[-1]["data"]["state"] == "interrupted"
         assert events(client, queued.id, until="epoch")[-1]["event"] == "epoch"  # the queued job runs
+        followed: list[dict[str, Any]] = []  # a client still following the job when the server stops
+        follower = threading.Thread(target=lambda: followed.extend(events(client, queued.id)), daemon=True)
+        follower.start()
+        time.sleep(1)
         server.process.send_signal(signal.SIGTERM)  # running jobs are told to stop, and marked interrupted
         assert server.process.wait(timeout=30) == 0
+        follower.join(10)
+        assert not follower.is_alive() and followed  # its stream ended; it resumes with Last-Event-ID
     store = JobStore(state)
     stopped = store.get(queued.id)
     assert stopped is not None and stopped.state == "interrupted", stopped

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import signal
+import threading
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -54,12 +56,33 @@ async def _jobs_lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = JobStore(app.state.settings.state_dir)
     manager = JobManager(store, app.state.settings)
     app.state.jobs, app.state.manager = store, manager
+    app.state.stopping = threading.Event()
+    _hear_exit_signals(app.state.stopping)
     manager.start()
     try:
         yield
     finally:
         await asyncio.to_thread(manager.stop)
         store.close()
+
+
+def _hear_exit_signals(stopping: threading.Event) -> None:
+    """Set `stopping` on SIGINT or SIGTERM, then let uvicorn's handler (installed before the lifespan
+    starts, restored when it ends) begin its graceful shutdown. uvicorn waits for every response to
+    end before the lifespan's end stops the jobs: an event stream that follows a long job would wait
+    for it forever, so the streams end when they see `stopping` (a client resumes with Last-Event-ID)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals belong to the main thread (e.g. a server run inside a test's thread)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+
+        def on_exit(signum: int, frame: Any, previous: Any = previous) -> None:
+            stopping.set()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+        signal.signal(sig, on_exit)
 
 
 def error_response(status: int, problems: list[GraphProblem], headers: dict[str, str] | None = None) -> JSONResponse:

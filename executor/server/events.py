@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from nodecat.executor.server.jobs import FINAL_EVENTS, TERMINAL_STATES, Event, JobStore
 
@@ -31,9 +31,10 @@ def last_event_id(header: str | None) -> int:
 
 
 async def event_stream(store: JobStore, job_id: str, after: int, disconnected: Any,
+                       stopping: Callable[[], bool] = lambda: False,
                        keep_alive_s: float = KEEP_ALIVE_S) -> AsyncIterator[str]:
     """Every event of the job after `after`, as they come, until its final one (or the job is deleted,
-    or the client goes away: `disconnected` is Request.is_disconnected)."""
+    the client goes away: `disconnected` is Request.is_disconnected, or the server is `stopping`)."""
     last_sent = time.monotonic()
     yield "retry: 2000\n\n"
     while True:
@@ -44,6 +45,8 @@ async def event_stream(store: JobStore, job_id: str, after: int, disconnected: A
             last_sent = time.monotonic()
             if event.type in FINAL_EVENTS:
                 return
+        if stopping():
+            return
         if not events:
             if await disconnected():
                 return

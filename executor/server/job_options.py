@@ -10,7 +10,10 @@ writes into the run's directory (inputs/<name>.npy) before the job is queued.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import base64
+import binascii
+import io
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,12 @@ def prepare_job(body: Any, settings: ServerSettings, store: JobStore) -> Prepare
     if problems:
         raise GraphError(problems)
     checked = check_graph_document(document)  # type: ignore[arg-type]
+    if "device" in options:  # one this machine lacks is refused now, not after the job waited its turn
+        from nodecat.executor.build.devices import pick_device
+        try:
+            pick_device(options["device"])
+        except GraphError as exc:
+            raise GraphError([replace(p, pointer="/options/device") for p in exc.problems]) from None
     roots = data_roots(settings)
     normal: dict[str, Any] = {k: v for k, v in options.items() if k in _INT_LIMITS or k == "device"}
     arrays: dict[str, np.ndarray] = {}
@@ -164,8 +173,9 @@ def _weights(weights: Any, roots: tuple[Path, ...], store: JobStore) -> str:
 
 
 def _inputs(checked: Any, inputs: Any, roots: tuple[Path, ...]) -> dict[str, np.ndarray]:
-    """Each input as an array: inline {"data": nested list, "dtype": ...} or {"file": PATH.npy} inside the
-    roots; then the graph's own input check (names, shapes, dtypes), every problem at once."""
+    """Each input as an array: inline {"data": nested list, "dtype": ...}, an uploaded {"npy": base64 of a
+    .npy file}, or {"file": PATH.npy} inside the roots; then the graph's own input check (names, shapes,
+    dtypes), every problem at once."""
     from nodecat.executor.build.run import check_inputs
     from nodecat.executor.graph.vocabulary import DTYPES
     from nodecat.executor.training.data import inside_roots
@@ -187,6 +197,12 @@ def _inputs(checked: Any, inputs: Any, roots: tuple[Path, ...]) -> dict[str, np.
             except (ValueError, TypeError, OverflowError) as exc:
                 problems.append(GraphProblem("bad_input_value", f"input {name!r} is not a {dtype} array: {exc}",
                                              name, pointer + "/data", "give a rectangular nested list of numbers"))
+        elif isinstance(given, dict) and set(given) == {"npy"} and isinstance(given["npy"], str):
+            try:  # an uploaded .npy file, base64-encoded
+                arrays[name] = np.load(io.BytesIO(base64.b64decode(given["npy"], validate=True)), allow_pickle=False)
+            except (ValueError, OSError, EOFError, binascii.Error) as exc:
+                problems.append(GraphProblem("bad_input_value", f"input {name!r} is not a base64 .npy file: {exc}",
+                                             name, pointer + "/npy"))
         elif isinstance(given, dict) and set(given) == {"file"} and isinstance(given["file"], str):
             try:
                 path = inside_roots(_find(Path(given["file"]), roots), roots, pointer + "/file", "input file")
@@ -200,8 +216,8 @@ def _inputs(checked: Any, inputs: Any, roots: tuple[Path, ...]) -> dict[str, np.
                 problems.append(GraphProblem("bad_input_value", f"input file {given['file']!r} cannot be read: "
                                              f"{exc}", name, pointer + "/file"))
         else:
-            problems.append(_bad(f"input {name!r} must be {{\"data\": [...], \"dtype\": ...}} or {{\"file\": "
-                                 "PATH.npy}", pointer))
+            problems.append(_bad(f"input {name!r} must be {{\"data\": [...], \"dtype\": ...}}, {{\"npy\": "
+                                 "BASE64} or {\"file\": PATH.npy}", pointer))
     try:
         check_inputs(checked, arrays)
     except GraphError as exc:

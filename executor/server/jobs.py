@@ -69,7 +69,7 @@ class Job:
     finished: float | None
     result: dict[str, Any] | None
     error: list[dict[str, Any]] | None
-    metrics: dict[str, Any] | None  # the newest epoch row (or step numbers) of a training job
+    metrics: dict[str, Any] | None  # the newest epoch event of a training job
 
     def summary(self) -> dict[str, Any]:
         """What GET /runs/{id} shows (the graph document and the options are left out)."""
@@ -183,7 +183,7 @@ class JobStore:
             row = self._db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None or row[0] in TERMINAL_STATES:
                 return 0
-            if type_ in ("epoch", "step"):
+            if type_ == "epoch":
                 self._db.execute("UPDATE jobs SET metrics = ? WHERE id = ?", (_dumps(data), job_id))
             return self._append(job_id, type_, data, time.time())
 

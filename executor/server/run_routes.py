@@ -114,7 +114,8 @@ def run_events(request: Request, run_id: str, after: int | None = Query(None, ge
         "Send only events after this id (as the Last-Event-ID header does)"))) -> StreamingResponse:
     _job(request, run_id)
     start = after if after is not None else last_event_id(request.headers.get("last-event-id"))
-    return StreamingResponse(event_stream(_store(request), run_id, start, request.is_disconnected),
+    return StreamingResponse(event_stream(_store(request), run_id, start, request.is_disconnected,
+                                          request.app.state.stopping.is_set),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

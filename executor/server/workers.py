@@ -171,8 +171,6 @@ class JobManager:
             stop = self._context.Event()
             process = self._context.Process(target=worker_main, args=(task, send, stop), daemon=True,
                                             name=f"nodecat-job-{job.id[:8]}")
-            if not self.store.start(job.id, {"device": job.options.get("device", "auto")}):
-                continue  # cancelled meanwhile
             try:
                 process.start()
             except Exception as exc:  # noqa: BLE001 - e.g. out of processes: the job's error, not the server's
@@ -180,6 +178,11 @@ class JobManager:
                     "internal_error", f"the worker process could not start: {type(exc).__name__}: {exc}").to_json()])
                 continue
             send.close()  # the child holds the only writer: its end closes the pipe
+            if not self.store.start(job.id, {"device": job.options.get("device", "auto"), "pid": process.pid}):
+                process.kill()  # cancelled (or deleted) meanwhile
+                process.join()
+                receive.close()
+                continue
             self._workers[job.id] = _Worker(task, process, receive, stop)
 
     def _drain(self, worker: _Worker) -> None:
