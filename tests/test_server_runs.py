@@ -254,3 +254,55 @@ def test_a_restart_interrupts_jobs_left_running_and_runs_queued_ones(tmp_path):
     assert store.events(queued.id)[-1].type == "error"
     assert list((state / "runs" / queued.id / "checkpoints").glob("epoch-*/tensors.safetensors"))
     store.close()
+
+
+class StopInSecondEpoch:
+    """A TrainObserver (what a worker passes to training) that asks the loop to stop a few steps into
+    the second epoch."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, int, int]] = []
+        self.epochs: list[tuple[int, str | None]] = []
+        self.asked_after_first = 0
+
+    def on_step(self, epoch: int, epochs: int, step: int, steps: int, loss: float, metrics: Any,
+                samples_per_second: float) -> None:
+        assert isinstance(loss, float) and all(isinstance(v, float) for v in metrics.values())
+        self.steps.append((epoch, step, steps))
+
+    def on_epoch(self, epoch: int, epochs: int, row: Any, checkpoint: str | None) -> None:
+        self.epochs.append((epoch, checkpoint))
+
+    def stop_requested(self) -> bool:
+        if self.epochs:
+            self.asked_after_first += 1
+        return self.asked_after_first > 5
+
+
+@pytest.mark.parametrize("library", ["torch", "keras"])
+def test_the_training_observer_hears_each_epoch_and_stops_the_loop_at_a_step(library, tmp_path):
+    """The hook server jobs train through: a stop keeps the last finished epoch's checkpoint and drops
+    the partial epoch, so a resume gives the weights of an uninterrupted run."""
+    from nodecat.executor.training.launch import train
+    from nodecat.executor.training.session import TrainOptions
+    if library == "torch":
+        graph: Any = DEMO
+    else:
+        from test_train_keras import digits_graph, write
+        graph = write(digits_graph(epochs=3), tmp_path / "graph")
+    observer = StopInSecondEpoch()
+    stopped = train(graph, TrainOptions(out_dir=tmp_path / "split", epochs=3, progress=False, device="cpu",
+                                        observer=observer))
+    assert stopped.stopped and stopped.epochs == 1 and stopped.to_json()["stopped"] is True
+    assert observer.epochs == [(1, str(tmp_path / "split" / "checkpoints" / "epoch-000001"))]
+    assert observer.steps[-1][0] == 1 and observer.steps[-1][1] == observer.steps[-1][2]  # epoch 1 ran to its end
+    assert not (tmp_path / "split" / "weights.safetensors").exists()
+    if library == "keras":
+        return  # test_train_keras checks that a Keras resume continues exactly
+    resumed = train(graph, TrainOptions(out_dir=tmp_path / "split", epochs=2, resume=True, progress=False,
+                                        device="cpu"))
+    whole = train(graph, TrainOptions(out_dir=tmp_path / "whole", epochs=2, progress=False, device="cpu"))
+    assert resumed.resumed_from == 1 and not resumed.stopped
+    got, expected = load_file(str(resumed.files["weights"])), load_file(str(whole.files["weights"]))
+    for name in expected:
+        assert np.array_equal(got[name], expected[name]), name
