@@ -148,25 +148,10 @@ def list_cmd(library: str, category: str | None, list_categories: bool, excluded
 
 
 def _find_node(name: str, library: str | None) -> Node:
-    """The node a user means: in LIBRARY's catalog, or the one its id starts with, else in every
-    catalog that can be loaded (a library that is not installed is skipped and said so)."""
+    """The node a user means (see lookup.searched_libraries and find_in_libraries)."""
     from nodecat.introspector.libraries import LIBRARIES
-    from nodecat.introspector.lookup import find_node
-    prefix = name.split(".", 1)[0]
-    if library is None and "." in name and prefix in LIBRARIES:
-        library = prefix
-    if library is not None:
-        return find_node(name, [_load(library)])
-    catalogs, skipped = [], []
-    for lib in LIBRARIES:
-        try:
-            catalogs.append(_load(lib))
-        except CatalogError as exc:
-            skipped.append((lib, exc))
-    if not catalogs:
-        raise CatalogError([p for _, exc in skipped for p in exc.problems])
-    note = "; ".join(f"the {lib} catalog was not searched ({exc.problems[0].message})" for lib, exc in skipped)
-    return find_node(name, catalogs, note)
+    from nodecat.introspector.lookup import find_in_libraries, searched_libraries
+    return find_in_libraries(name, searched_libraries(name, library, tuple(LIBRARIES)), _load)
 
 
 @catalog.command("show")

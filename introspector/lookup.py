@@ -1,6 +1,7 @@
 """Finding nodes and categories by what a person types: `Conv2d`, `nn.Conv2d`, `torch.nn.Conv2d`.
 
-Pure functions over loaded catalogs; the CLI decides which catalogs to search. A name resolves, in
+Pure functions over loaded catalogs; `searched_libraries` and `find_in_libraries` decide which
+catalogs to search, the same way for the CLI and the server (each loads catalogs its own way). A name resolves, in
 this order, to the node whose id or alias it is; to the one node whose id or alias ends with it
 after a dot (`Conv2d`, `nn.Conv2d`, `functional.relu`), case first as written, then ignoring case;
 otherwise the answer is an error: `ambiguous_node` with the candidates, or `unknown_node` with
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from nodecat.introspector.errors import CatalogError, Problem
 from nodecat.introspector.model import Catalog, Node
@@ -90,3 +91,28 @@ def check_category(category: str, catalog: Catalog) -> None:
     hint = (f"did you mean {', '.join(close)}? " if close else "") + "known: " + ", ".join(known)
     raise CatalogError([Problem("unknown_category", f"no category {category!r} in the {catalog.library} catalog",
                                 hint=hint, candidates=tuple(close))])
+
+
+def searched_libraries(name: str, library: str | None, libraries: Sequence[str]) -> tuple[str, ...]:
+    """The catalogs a lookup searches: LIBRARY's, or the one the id starts with, else every one."""
+    prefix = name.split(".", 1)[0]
+    if library is None and "." in name and prefix in libraries:
+        library = prefix
+    return (library,) if library is not None else tuple(libraries)
+
+
+def find_in_libraries(name: str, searched: Sequence[str], load: Callable[[str], Catalog]) -> Node:
+    """The node a user means, in the catalogs of `searched` that `load` can load (one that cannot
+    is skipped and said so in the hint; when none can, that is the error)."""
+    if len(searched) == 1:
+        return find_node(name, [load(searched[0])])
+    catalogs, skipped = [], []
+    for library in searched:
+        try:
+            catalogs.append(load(library))
+        except CatalogError as exc:
+            skipped.append((library, exc))
+    if not catalogs:
+        raise CatalogError([p for _, exc in skipped for p in exc.problems])
+    note = "; ".join(f"the {lib} catalog was not searched ({exc.problems[0].message})" for lib, exc in skipped)
+    return find_node(name, catalogs, note)

@@ -201,31 +201,11 @@ def catalog_document(library: str, request: Request, store: CatalogStore = Store
             summary="A node by id, alias or short name (torch.nn.Conv2d, nn.Conv2d, Conv2d), as `nodecat catalog show`")
 def node(name: str, request: Request, library: str | None = Query(None, description="Catalog to search "
          "(default: the one the id starts with, else every one)"), store: CatalogStore = Store) -> Response:
-    prefix = name.split(".", 1)[0]
-    if library is None and "." in name and prefix in libraries():
-        library = prefix
-    searched = (library,) if library is not None else libraries()
+    from nodecat.introspector.lookup import find_in_libraries, searched_libraries
+    searched = searched_libraries(name, library, libraries())
     states = tuple(file_state(lib) for lib in searched)
     return respond(request, *store.answer(("node", name, searched, states),
-                                          _guarded(lambda: _json(find(name, searched).to_json()))))
-
-
-def find(name: str, searched: tuple[str, ...]) -> Any:
-    """The node `nodecat catalog show NAME` finds: in the catalogs of `searched` that can be loaded
-    (one that cannot is skipped and said so in the hint; none at all is that error)."""
-    from nodecat.introspector.lookup import find_node
-    if len(searched) == 1:
-        return find_node(name, [_load(searched[0])])
-    catalogs, skipped = [], []
-    for lib in searched:
-        try:
-            catalogs.append(_load(lib))
-        except CatalogError as exc:
-            skipped.append((lib, exc))
-    if not catalogs:
-        raise CatalogError([p for _, exc in skipped for p in exc.problems])
-    note = "; ".join(f"the {lib} catalog was not searched ({exc.problems[0].message})" for lib, exc in skipped)
-    return find_node(name, catalogs, note)
+                                          _guarded(lambda: _json(find_in_libraries(name, searched, _load).to_json()))))
 
 
 @router.get("/palette/{format}", responses=_CONDITIONAL,
