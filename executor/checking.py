@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
-from nodecat.executor.graph.errors import GraphError, GraphProblem
+from nodecat.executor.graph.errors import GraphError
 
 if TYPE_CHECKING:
     from nodecat.executor.build.shapes import ShapeReport
@@ -114,26 +114,7 @@ def failed_load(error: GraphError, graph: str | None = None) -> CheckOutcome:
 
 def _with_data_problems(checked: CheckedGraph, graph_path: Path | None, error: GraphError | None,
                         data_roots: Sequence[Path]) -> GraphError | None:
+    """The train data's problems added: found as `nodecat check` finds them, or, given the server's
+    data roots, looked up inside those roots only."""
     from nodecat.executor.training.data_plan import with_train_data_problems
-    if not data_roots:
-        return with_train_data_problems(checked, graph_path, error)
-    problems = _train_data_problems(checked, graph_path, data_roots)
-    if not problems:
-        return error
-    return GraphError([*problems, *(error.problems if error is not None else [])])
-
-
-def _train_data_problems(checked: CheckedGraph, graph_path: Path | None,
-                         extra_roots: Sequence[Path]) -> list[GraphProblem]:
-    """data_plan.train_data_problems with more data roots (the server's --data-root): the same steps,
-    which that function does not take roots for yet."""
-    if checked.train is None or checked.train.spec.data is None:
-        return []
-    from nodecat.executor.training.data import data_roots, read_headers, use_problems
-    from nodecat.executor.training.data_plan import data_files, data_uses
-    files, pointer = data_files(checked, graph_path)
-    try:
-        columns = read_headers(files, data_roots(extra_roots), pointer)
-    except GraphError as e:
-        return list(e.problems)
-    return use_problems(columns, *data_uses(checked))
+    return with_train_data_problems(checked, graph_path, error, tuple(data_roots) or None)

@@ -216,15 +216,19 @@ def test_a_graph_naming_os_system_runs_nothing(client, server, places):
     assert "Traceback" not in server.log.read_text()
 
 
-def test_train_data_resolves_against_the_server_directory_inside_its_data_roots(client, places):
+def test_train_data_is_found_in_the_servers_data_roots_as_for_jobs(client, places):
+    """One rule with POST /runs: a relative path is looked up in the --data-root directories, then the
+    shipped demo data; the server's own current directory is not a root."""
     def with_data(data: str) -> dict[str, Any]:
         document = copy.deepcopy(DIGITS)
         document["train"]["data"] = data
         return post_check(client, document)
 
-    assert with_data("local.npz")["ok"] is True  # the server's current directory
-    assert with_data(str(places["root"] / "digits.npz"))["ok"] is True  # a --data-root
-    outside = with_data(str(places["elsewhere"] / "digits.npz"))
-    assert outside["ok"] is False and outside["errors"][0]["code"] == "path_outside_roots"
-    missing = with_data("digits.npz")  # the demo graph's own, relative to a file the posted graph does not have
+    assert with_data("digits.npz")["ok"] is True  # relative: found in the --data-root
+    assert with_data(str(places["root"] / "digits.npz"))["ok"] is True
+    for outside in (places["elsewhere"] / "digits.npz", places["cwd"] / "local.npz"):
+        answer = with_data(str(outside))
+        assert answer["ok"] is False and answer["errors"][0]["code"] == "path_outside_roots", outside
+    missing = with_data("local.npz")  # only in the server's current directory
     assert missing["ok"] is False and missing["errors"][0]["pointer"] == "/train/data"
+    assert missing["errors"][0]["code"] == "file_not_found"

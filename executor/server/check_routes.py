@@ -7,9 +7,9 @@ with nodecat.executor.checking's report, `"ok": false` with every problem for an
 document that does not satisfy the graph schema included, as for a file). `"graph"` is null: a
 posted graph has no file.
 
-The data a train section names resolves as for a graph that is not a file: a relative path against
-the server's current directory; the file must lie inside the current directory, the demo data, or
-a --data-root. The check runs in a worker thread of the server's warm process: torch is imported
+The data a train section names is found as for a job (POST /runs): a relative path is looked up in
+the --data-root directories, then the shipped demo data, and the file must lie inside them; the
+server's current directory is not a data root. The check runs in a worker thread of the server's warm process: torch is imported
 by the first check, never per request, and the event loop keeps serving meanwhile.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from nodecat.executor.graph.errors import GraphError
+from nodecat.executor.server.job_options import data_roots
 
 router = APIRouter(tags=["check"])
 
@@ -40,7 +41,7 @@ async def check(request: Request,
                                     "(e.g. 8GiB); auto: the device's free memory; none: no limit")) -> JSONResponse:
     settings = request.app.state.settings
     body = await read_body(request, settings.max_body_bytes)
-    return JSONResponse(await run_in_threadpool(check_body, body, batch, budget, settings.data_roots))
+    return JSONResponse(await run_in_threadpool(check_body, body, batch, budget, data_roots(settings)))
 
 
 async def read_body(request: Request, limit: int) -> bytes:

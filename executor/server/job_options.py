@@ -22,6 +22,7 @@ import numpy as np
 from nodecat.executor.graph.errors import GraphError, GraphProblem
 from nodecat.executor.server.jobs import JOB_KINDS, JobStore
 from nodecat.executor.server.settings import ServerSettings
+from nodecat.executor.training.data_plan import locate_in_roots
 
 # kind -> the options it takes; anything else is a bad_request
 _OPTIONS: dict[str, frozenset[str]] = {
@@ -132,24 +133,13 @@ def _train_data(checked: Any, data: Any, roots: tuple[Path, ...]) -> list[str]:
     files: list[tuple[str | None, Path]] = []
     for text in texts:
         column, path = parse_data_option(text)
-        found = inside_roots(_find(path, roots), roots, pointer)
+        found = inside_roots(locate_in_roots(path, roots), roots, pointer)
         files.append((column, found))
     columns = read_headers(files, roots, pointer)
     problems = use_problems(columns, *data_uses(checked))
     if problems:
         raise GraphError(problems)
     return [f"{column}={path}" if column else str(path) for column, path in files]
-
-
-def _find(path: Path, roots: tuple[Path, ...]) -> Path:
-    """An absolute path as it is; a relative one in the first root that holds it (else in the first root,
-    where reading it reports it missing)."""
-    if path.is_absolute():
-        return path
-    for root in roots:
-        if (root / path).exists():
-            return root / path
-    return roots[0] / path
 
 
 def _weights(weights: Any, roots: tuple[Path, ...], store: JobStore) -> str:
@@ -163,7 +153,7 @@ def _weights(weights: Any, roots: tuple[Path, ...], store: JobStore) -> str:
                                           pointer="/options/weights/run"))
         return str(path)
     if isinstance(weights, dict) and set(weights) == {"file"} and isinstance(weights["file"], str):
-        path = inside_roots(_find(Path(weights["file"]), roots), roots, "/options/weights/file", "weights file")
+        path = inside_roots(locate_in_roots(Path(weights["file"]), roots), roots, "/options/weights/file", "weights file")
         if not path.is_file():
             raise GraphError(GraphProblem("file_not_found", f"weights file {weights['file']!r} does not exist",
                                           pointer="/options/weights/file"))
@@ -205,7 +195,7 @@ def _inputs(checked: Any, inputs: Any, roots: tuple[Path, ...]) -> dict[str, np.
                                              name, pointer + "/npy"))
         elif isinstance(given, dict) and set(given) == {"file"} and isinstance(given["file"], str):
             try:
-                path = inside_roots(_find(Path(given["file"]), roots), roots, pointer + "/file", "input file")
+                path = inside_roots(locate_in_roots(Path(given["file"]), roots), roots, pointer + "/file", "input file")
                 if path.suffix != ".npy" or not path.is_file():
                     raise GraphError(GraphProblem("file_not_found", f"input file {given['file']!r} is not a .npy "
                                                   "file inside the data roots", name, pointer + "/file"))

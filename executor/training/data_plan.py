@@ -49,29 +49,46 @@ def data_uses(checked: CheckedGraph) -> tuple[list[Any], list[Any]]:
     return inputs, targets
 
 
-def train_data_problems(checked: CheckedGraph, graph_path: Path | None) -> list[GraphProblem]:
+def train_data_problems(checked: CheckedGraph, graph_path: Path | None,
+                        roots: Sequence[Path] | None = None) -> list[GraphProblem]:
     """What `train` would find wrong with the data the train section names, from the files' headers
     alone (.npy and .npz array headers, a CSV's first line): a file missing or outside the data
     roots, a column the data lacks, a shape or dtype an input cannot take, row counts that differ.
-    The file is found as `train` finds it without --data: relative to the graph file's directory
-    (the current directory for a graph that is not a file), inside the default data roots. Nothing
-    to check without a train section or without its `data` (the data then comes with --data)."""
+    By default the file is found as `train` finds it without --data: relative to the graph file's
+    directory (the current directory for a graph that is not a file), inside the default data roots.
+    With `roots` (the server's), a relative path is looked up in those roots (locate_in_roots) and
+    must lie inside them. Nothing to check without a train section or without its `data`."""
     if checked.train is None or checked.train.spec.data is None:
         return []
     from nodecat.executor.training.data import data_roots, read_headers, use_problems
-    files, pointer = data_files(checked, graph_path)
+    if roots is None:
+        files, pointer = data_files(checked, graph_path)
+        roots = data_roots()
+    else:
+        files, pointer = [(None, locate_in_roots(Path(checked.train.spec.data), roots))], "/train/data"
     try:
-        columns = read_headers(files, data_roots(), pointer)
+        columns = read_headers(files, roots, pointer)
     except GraphError as e:
         return list(e.problems)
     return use_problems(columns, *data_uses(checked))
 
 
+def locate_in_roots(path: Path, roots: Sequence[Path]) -> Path:
+    """An absolute path as it is; a relative one in the first root that holds it (else in the first
+    root, where reading it reports it missing)."""
+    if path.is_absolute():
+        return path
+    for root in roots:
+        if (root / path).exists():
+            return root / path
+    return roots[0] / path
+
+
 def with_train_data_problems(checked: CheckedGraph | None, graph_path: Path | None,
-                             error: GraphError | None) -> GraphError | None:
+                             error: GraphError | None, roots: Sequence[Path] | None = None) -> GraphError | None:
     """`error` (the graph's other problems, or None) with the problems of the data its train section
     names put first; nothing to add for a graph that failed validation (`checked` None)."""
-    problems = train_data_problems(checked, graph_path) if checked is not None else []
+    problems = train_data_problems(checked, graph_path, roots) if checked is not None else []
     if not problems:
         return error
     return GraphError([*problems, *(error.problems if error is not None else [])])
