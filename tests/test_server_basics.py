@@ -23,6 +23,15 @@ def test_docs_and_json_errors(tmp_path):
                               headers={"content-type": "application/json"})
         assert too_big.status_code == 413 and too_big.json()["errors"][0]["code"] == "body_too_large"
 
+        def chunks():  # no Content-Length: the limit holds while the body streams
+            yield b'{"graph": "'
+            for _ in range(65):
+                yield b"x" * 2**20
+            yield b'"}'
+
+        streamed = client.post("/runs", content=chunks(), headers={"content-type": "application/json"})
+        assert streamed.status_code == 413 and streamed.json()["errors"][0]["code"] == "body_too_large"
+
 
 def test_token_is_required_on_every_route(tmp_path):
     with running_server(tmp_path / "state", "--token", "s3cret") as server:

@@ -16,7 +16,7 @@ import signal
 import threading
 from typing import Any, AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,7 +35,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                   description="Check, run and train graphs of nodecat catalog nodes; the catalogs and "
                               "palettes an editor needs.", lifespan=_jobs_lifespan)
     app.state.settings = settings
-    app.middleware("http")(_limit_body)
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     app.middleware("http")(_authorized)  # added last, so it runs first: every route, docs and 404s too
     for module in (catalog_routes, check_routes, run_routes):
         app.include_router(module.router)
@@ -97,13 +97,33 @@ async def _authorized(request: Request, call_next: Any) -> Any:
     return await call_next(request)
 
 
-async def _limit_body(request: Request, call_next: Any) -> Any:
-    """Refuse a body over the limit from its declared length, before reading it."""
-    limit = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return error_response(413, [GraphProblem("body_too_large", f"the request body is over {limit:,} bytes")])
-    return await call_next(request)
+class _BodyLimit:
+    """Refuse a body over the limit: at once from its declared length, else (a chunked body) as soon
+    as the bytes read pass it, whichever route reads it; nothing over the limit is held in memory."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refusal()(scope, receive, send)
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"the request body is over {self.limit:,} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _refusal(self) -> JSONResponse:
+        return error_response(413, [GraphProblem("body_too_large", f"the request body is over {self.limit:,} bytes")])
 
 
 async def _graph_error(request: Request, exc: Exception) -> JSONResponse:
