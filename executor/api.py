@@ -11,9 +11,12 @@ CLI (and any server) is a thin layer over them.
     report = nodecat.train("examples/cnn.json", out_dir="runs/cnn", epochs=2)
     result = nodecat.import_model(module, {"x": nodecat.InputSpec((None, 3, 32, 32))})
     nodecat.export(checked, "onnx", "mlp.onnx")        # also "python", "torch", "keras"
+    with nodecat.Client("http://127.0.0.1:8188") as c: # a `nodecat serve` server, over httpx
+        job = c.wait(c.submit("examples/cnn.json", "train", epochs=2)["id"])
 
 Every user mistake raises GraphError (code, message, node, pointer, hint). torch and keras are
-imported only by the calls that need them.
+imported only by the calls that need them, and httpx only by the first use of `nodecat.Client`
+(the `server` extra), so `import nodecat` stays light.
 """
 from __future__ import annotations
 
@@ -34,6 +37,19 @@ from nodecat.executor.training.session import TrainOptions, TrainReport, evaluat
 __all__ = ["load", "validate", "check", "check_report", "infer_shapes", "profile", "build", "run", "train", "evaluate",
            "import_model", "export", "to_numpy", "check_inputs", "Graph", "CheckedGraph", "ShapeReport",
            "TrainOptions", "TrainReport", "InputSpec", "ImportResult", "GraphError", "GraphProblem", "NodeError"]
+
+# Names given on first use (module __getattr__), so `import nodecat` never imports httpx.
+LAZY_NAMES = {"Client": "nodecat.executor.server.client", "ClientError": "nodecat.executor.server.client"}
+
+
+def __getattr__(name: str) -> Any:
+    """`nodecat.Client` and `nodecat.ClientError`: the server's client, imported when first asked for."""
+    if name in LAZY_NAMES:
+        import importlib
+        value = getattr(importlib.import_module(LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check(graph: CheckedGraph | Graph | str | Path, batch: int = 1) -> CheckedGraph:

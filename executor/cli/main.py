@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from nodecat.executor.cli.client_commands import runs_cmd, submit_cmd
 from nodecat.executor.cli.export_command import export_cmd
 from nodecat.executor.cli.graph_commands import check_cmd, draw_cmd, profile_cmd, run_cmd
 from nodecat.executor.cli.import_command import import_cmd
@@ -22,7 +23,7 @@ def main() -> None:
 
 
 for command in (catalog, check_cmd, profile_cmd, run_cmd, draw_cmd, train_cmd, evaluate_cmd, demo_cmd,
-                import_cmd, export_cmd, serve_cmd):
+                import_cmd, export_cmd, serve_cmd, submit_cmd, runs_cmd):
     main.add_command(command)
 
 if __name__ == "__main__":  # `python -m nodecat.executor.cli.main` (what torchrun starts)
