@@ -89,8 +89,11 @@ def test_a_run_job_with_an_uploaded_input_equals_nodecat_run(server, tmp_path):
     images = np.random.default_rng(1).standard_normal((2, 1, 8, 8)).astype(np.float32)
     np.save(tmp_path / "images.npy", images)
     result = cli("submit", DEMO, "--server", server.url, "--token", TOKEN, "--run", "--input",
-                 f"image={tmp_path / 'images.npy'}", "--seed", "7", "--follow", "--out", tmp_path / "out")
+                 f"image={tmp_path / 'images.npy'}", "--seed", "7", "--follow", "--out", tmp_path / "out", "--json")
     assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)  # with --json, stdout is one JSON object
+    assert answer["ok"] is True and answer["state"] == "succeeded"
+    assert str(tmp_path / "out" / "outputs" / "logits.npy") in answer["downloaded"]
     served = np.load(tmp_path / "out" / "outputs" / "logits.npy")
     torch.manual_seed(7)
     expected = nodecat.run(nodecat.validate(DEMO), {"image": images}, device="cpu")["logits"]
@@ -184,6 +187,31 @@ class _Broken(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         yield self.data
         raise httpx.ReadError("connection reset")
+
+
+def test_ctrl_c_while_following_leaves_the_job_running(server, client, monkeypatch):
+    def interrupted(self: Client, run_id: str, on_event: Any = None) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Client, "wait", interrupted)
+    before = {job["id"] for job in client.runs()}
+    result = cli("submit", DEMO, "--server", server.url.removeprefix("http://"), "--token", TOKEN, "--epochs",
+                 "500", "--follow")  # a URL without a scheme is http://
+    assert result.exit_code == 130, result.output
+    assert "goes on on the server" in result.output and "--cancel" in result.output
+    (new,) = [job for job in client.runs() if job["id"] not in before]
+    assert new["state"] in ("queued", "running")  # not cancelled
+    monkeypatch.undo()
+    cancelled = cli("runs", "--server", server.url, "--token", TOKEN, "--cancel", new["id"])
+    assert cancelled.exit_code == 0 and "asked job" in cancelled.output, cancelled.output
+    assert client.wait(new["id"])["state"] == "cancelled"
+
+
+def test_sse_parsing_skips_comments_and_joins_data_lines():
+    from nodecat.executor.server.client import parse_sse
+    lines = ["retry: 2000", "", ": keep-alive", "", "id: 4", "event: step", 'data: {"a":', "data: 1}", "",
+             "id: 5", "event: output", "data: not json", ""]
+    assert list(parse_sse(iter(lines))) == [(4, "step", {"a": 1}), (5, "output", "not json")]
 
 
 def test_import_nodecat_does_not_import_httpx():

@@ -94,7 +94,8 @@ class Client:
     """The execution server at `url` (e.g. http://127.0.0.1:8188), with a bearer `token` if it needs one."""
 
     def __init__(self, url: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S):
-        self.url = url.rstrip("/")
+        url = url.strip()
+        self.url = (url if "://" in url else f"http://{url}").rstrip("/")  # 127.0.0.1:8188 is http://
         self.timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
