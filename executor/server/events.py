@@ -3,10 +3,13 @@ type, `data:` its JSON. Resumable: a client that sends `Last-Event-ID: N` gets t
 The stream ends after the job's final event (`result` or `error`); a comment line every
 KEEP_ALIVE_S keeps proxies from closing a quiet stream (a long epoch).
 
-Event types: `state` (queued, running), `cancel` (a stop was asked for), `step` and `epoch`
+Event types: `state` (queued, running; a resumed job's `queued` has "resumed": true), `cancel` (a stop was asked for), `step` and `epoch`
 (training progress: loss, metrics, samples_per_second, eta_seconds), `output` (a captured stdout or
 stderr line), and last `result` ({"state": "succeeded", "result": ...}) or `error` ({"state":
-"failed" | "cancelled" | "interrupted", "errors": [problems], maybe "result"}).
+"failed" | "cancelled" | "interrupted", "errors": [problems], maybe "result"}). A job resumed with
+POST /runs/{id}/resume keeps its log: after its `error` come a `state` event (queued, resumed) and the
+events of the resumed run, with ids that go on increasing; a stream ends at a final event only while
+that event is the end of the job's log.
 """
 from __future__ import annotations
 
@@ -43,8 +46,8 @@ async def event_stream(store: JobStore, job_id: str, after: int, disconnected: A
             yield sse_message(event)
             after = event.id
             last_sent = time.monotonic()
-            if event.type in FINAL_EVENTS:
-                return
+            if event.type in FINAL_EVENTS and await asyncio.to_thread(store.ends_log, job_id, event.id):
+                return  # (a job resumed after this end goes on: its log continues)
         if stopping():
             return
         if not events:

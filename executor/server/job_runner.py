@@ -5,7 +5,9 @@ stderr line), `step` and `epoch` (training progress: loss, metrics, throughput, 
 `final` with the outcome: `succeeded` (and the result summary), `stopped` (a stop was asked for and
 the training loop stopped at a step), or `failed` (GraphError problems; a crash becomes
 training_failed or node_failed, its traceback going out as stderr lines first). Files go into the
-run's directory, which is also the process's working directory.
+run's directory, which is also the process's working directory, and which the worker locks for its
+whole life (hold_run_dir). A train job resumed over HTTP has `"resume": true` in its options: it
+continues from the newest checkpoint in its directory, as `nodecat train --resume`.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from nodecat.executor.graph.errors import GraphError, GraphProblem, short_error
 OUTPUTS_DIR, EXPORT_DIR, PROFILE_FILE = "outputs", "export", "profile.json"
 STEP_EVENT_EVERY_S = 1.0  # step events at most this often (epoch events always)
 MAX_LINE = 4000  # a captured line longer than this is cut
+RUN_LOCK = ".worker.lock"  # in the run's directory: locked (flock) by the worker running the job
+LOCK_POLL_S = 0.2
 
 
 class Reporter:
@@ -103,14 +107,52 @@ def run_task(task: Any, conn: Any, stop: Any) -> None:
     os.chdir(task.run_dir)
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = LineStream(reporter, "stdout"), LineStream(reporter, "stderr")
+    lock = None
     try:
-        final = _outcome(task, reporter)
+        lock = hold_run_dir(Path(task.run_dir), reporter)
+        final = _outcome(task, reporter) if lock is not None else {
+            "outcome": "stopped", "message": "stopped while it waited for the worker before it to end"}
     finally:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         sys.stdout, sys.stderr = streams
     reporter.send("final", final)
     conn.close()
+    if lock is not None:
+        lock.close()
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether a run's directory holds a checkpoint of a finished epoch (as refuse_used_out_dir sees it)."""
+    from nodecat.executor.training.checkpoint import checkpoints_dir
+    folder = checkpoints_dir(run_dir)
+    return folder.is_dir() and any(p.name.startswith("epoch-") for p in folder.iterdir())
+
+
+def hold_run_dir(run_dir: Path, reporter: Reporter) -> Any | None:
+    """The lock on the run's directory (RUN_LOCK), which this worker holds until it ends (the system lets
+    go of it however the process ends, SIGKILL too). While another process holds it (the worker of a
+    killed server, still running until its next step finds its pipe gone), this one waits, saying so
+    once; None when a stop is asked for meanwhile."""
+    handle = open(run_dir / RUN_LOCK, "a+b")  # noqa: SIM115 - held open for the worker's life
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock either
+        return handle
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if not told:
+                print("waiting for the worker before this one (of a server that stopped) to end", file=sys.stderr,
+                      flush=True)
+                told = True
+            if reporter.stop_requested():
+                handle.close()
+                return None
+            time.sleep(LOCK_POLL_S)
 
 
 def _outcome(task: Any, reporter: Reporter) -> dict[str, Any]:
@@ -135,7 +177,9 @@ def _train(task: Any, reporter: Reporter) -> dict[str, Any]:
     report = train(Graph.from_json(task.graph), TrainOptions(
         out_dir=Path(task.run_dir), data=tuple(options.get("data", ())),
         data_roots=tuple(Path(p) for p in options.get("data_roots", ())), device=options.get("device", "auto"),
-        progress=False, observer=reporter, **settings))
+        progress=False, observer=reporter, **settings,
+        # a resumed job that never finished an epoch starts afresh (its directory holds no training yet)
+        resume=bool(options.get("resume")) and has_checkpoint(Path(task.run_dir))))
     result = _relative_paths(report.to_json())
     if report.stopped:
         return {"outcome": "stopped", "result": result,

@@ -4,6 +4,7 @@
     job = store.create("train", graph_document, {"epochs": 2})
     store.append_event(job.id, "epoch", {...})      # the event log SSE clients read (and resume)
     store.finish(job.id, "succeeded", result={...})  # the terminal state and the last event, in one transaction
+    store.requeue(job.id, "interrupted", {...}, {...})  # a resume: queued again, the same log goes on
 
 One connection guarded by a lock: the routes (FastAPI's thread pool), the manager's thread and the
 SSE streams all go through it, and every write is one short transaction, so a server killed at any
@@ -167,6 +168,28 @@ class JobStore:
                     data["errors"] = errors
                 self._append(job_id, "result" if state == "succeeded" else "error", data, now)
         return bool(changed)
+
+    def requeue(self, job_id: str, from_state: str, options: dict[str, Any], data: dict[str, Any]) -> bool:
+        """An ended job queued again (POST /runs/{id}/resume): the same id, run directory and event log,
+        with new options; its end (finished, result, error) is cleared and a `state: queued` event with
+        `data` continues its log. False when the job is no longer in `from_state` (e.g. resumed already)."""
+        assert from_state in TERMINAL_STATES
+        now = time.time()
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            changed = self._db.execute(
+                "UPDATE jobs SET state = 'queued', options = ?, finished = NULL, result = NULL, error = NULL "
+                "WHERE id = ? AND state = ?", (_dumps(options), job_id, from_state)).rowcount
+            if changed:
+                self._append(job_id, "state", {**data, "state": "queued"}, now)
+        return bool(changed)
+
+    def ends_log(self, job_id: str, event_id: int) -> bool:
+        """Whether a final event (`result`, `error`) is still the end of the job's log: False once the job
+        was resumed after it (its log goes on), or deleted."""
+        with self._lock:
+            row = self._db.execute("SELECT state, last_event FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is None or (row[0] in TERMINAL_STATES and row[1] == event_id)
 
     def delete(self, job_id: str) -> None:
         with self._lock, self._db:

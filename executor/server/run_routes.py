@@ -5,6 +5,8 @@ fetch its files.
     GET    /runs                   newest first (?state=running, ?limit=)
     GET    /runs/{id}              state, timings, the newest metrics, the result summary, the error
     POST   /runs/{id}/cancel       a queued job ends cancelled; a running one stops at its next step
+    POST   /runs/{id}/resume       an interrupted training (or a cancelled or failed one with a checkpoint)
+                                   queued again: the same job goes on from its newest checkpoint
     DELETE /runs/{id}              an ended job and its files (409 job_state while queued or running)
     GET    /runs/{id}/events       Server-Sent Events, resumable with Last-Event-ID (events.py)
     GET    /runs/{id}/files        every file of the run, with its size
@@ -100,6 +102,30 @@ def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     return _view(_job(request, run_id))
 
 
+# The ends a training can be resumed from: interrupted (the server stopped) always (a job that finished
+# no epoch starts again); cancelled or failed when its directory holds a checkpoint.
+RESUMABLE_STATES = ("interrupted", "cancelled", "failed")
+
+
+@router.post("/runs/{run_id}/resume", status_code=202,
+             summary="Resume an interrupted training from its newest checkpoint (the same job, its log goes on)")
+def resume_run(request: Request, run_id: str) -> dict[str, Any]:
+    from nodecat.executor.server.job_runner import has_checkpoint
+    job, store = _job(request, run_id), _store(request)
+    if job.kind != "train":
+        raise HTTPException(409, f"run {run_id} is a {job.kind} job: only a train job resumes")
+    if job.state not in RESUMABLE_STATES or _manager(request).running(run_id):
+        raise HTTPException(409, f"run {run_id} is {job.state}: only an interrupted training, or a cancelled or "
+                                 "failed one with a checkpoint, resumes")
+    if job.state != "interrupted" and not has_checkpoint(store.run_dir(run_id)):
+        raise HTTPException(409, f"run {run_id} is {job.state} and has no checkpoint to resume from: it ended "
+                                 "before it finished an epoch; submit it again")
+    if not store.requeue(run_id, job.state, {**job.options, "resume": True}, {"resumed": True, "after": job.state}):
+        raise HTTPException(409, f"run {run_id} is {_job(request, run_id).state} now (resumed already?)")
+    _manager(request).wake()
+    return _view(_job(request, run_id))
+
+
 @router.delete("/runs/{run_id}", summary="Delete an ended job and its files")
 def delete_run(request: Request, run_id: str) -> dict[str, Any]:
     job = _job(request, run_id)
@@ -122,12 +148,14 @@ def run_events(request: Request, run_id: str, after: int | None = Query(None, ge
 
 @router.get("/runs/{run_id}/files", summary="The files of a job")
 def list_files(request: Request, run_id: str) -> dict[str, Any]:
+    from nodecat.executor.server.job_runner import RUN_LOCK
     _job(request, run_id)
     root = _store(request).run_dir(run_id).resolve()
     files = []
     if root.is_dir():
         for path in sorted(root.rglob("*")):
             if path.is_file() and not path.is_symlink() and path.resolve().is_relative_to(root) and \
+                    path.relative_to(root).as_posix() != RUN_LOCK and \
                     not any(part.startswith(".tmp-") for part in path.relative_to(root).parts):
                 files.append({"path": path.relative_to(root).as_posix(), "bytes": path.stat().st_size})
     return {"id": run_id, "files": files}

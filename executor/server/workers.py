@@ -7,6 +7,11 @@
     manager.cancel(id)     # cooperative stop (the loop stops at its next step), killed after GRACE_S
     manager.stop()         # server shutdown: running jobs stop and are marked interrupted; queued stay queued
 
+A worker whose server was killed (SIGKILL: nobody told it to stop) notices at its next message, which
+fails on the pipe no one reads any more, and stops at its next step as if asked to. Until it has
+ended it holds the lock on its run's directory (job_runner.RUN_LOCK), so the worker of a resumed job
+waits for it and never trains beside it in the same directory.
+
 One thread (the manager's) starts processes, reads their messages and sees them end. Each worker has
 its own one-way pipe (a worker killed mid-message spoils only its own pipe), and its process
 sentinel tells when it ended: a worker that ends without its final message died, and that is the
@@ -75,7 +80,8 @@ class JobManager:
         for job_id in self.store.ids_in_state("running"):  # left by a server that was killed
             self.store.finish(job_id, "interrupted", errors=[GraphProblem(
                 "job_state", "the server stopped while this job ran", hint="its files and last checkpoint are "
-                "kept in the run's directory").to_json()])
+                "kept in the run's directory; POST /runs/{id}/resume continues a training from its last "
+                "checkpoint").to_json()])
         self._thread.start()
 
     def wake(self) -> None:
@@ -178,7 +184,10 @@ class JobManager:
                     "internal_error", f"the worker process could not start: {type(exc).__name__}: {exc}").to_json()])
                 continue
             send.close()  # the child holds the only writer: its end closes the pipe
-            if not self.store.start(job.id, {"device": job.options.get("device", "auto"), "pid": process.pid}):
+            started = {"device": job.options.get("device", "auto"), "pid": process.pid}
+            if job.options.get("resume"):
+                started["resumed"] = True
+            if not self.store.start(job.id, started):
                 process.kill()  # cancelled (or deleted) meanwhile
                 process.join()
                 receive.close()
