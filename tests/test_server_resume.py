@@ -21,6 +21,7 @@ from serving import running_server
 from test_server_runs import DEMO, demo_graph, events, submit
 
 from nodecat.executor.cli.main import main
+from nodecat.executor.server.client import Client
 
 # Small batches make each epoch of the demo take about a second here, so the server is killed well
 # before the job's last epoch.
@@ -90,6 +91,10 @@ def test_a_training_killed_with_its_server_resumes_and_trains_as_an_uninterrupte
             assert [e["id"] for e in whole] == list(range(1, len(whole) + 1)) and whole[-1] == final
             assert [e["data"]["state"] for e in whole if e["event"] in ("state", "error", "result")] == [
                 "queued", "running", "interrupted", "queued", "running", "succeeded"]
+            # nodecat.Client follows the same log past the interrupted end to the result
+            with Client(second.url) as follower:
+                followed = list(follower.events(run_id))
+            assert [e[0] for e in followed] == [e["id"] for e in whole] and followed[-1][1] == "result"
 
             job = client.get(f"/runs/{run_id}").json()
             assert job["state"] == "succeeded" and job["error"] is None and job["metrics"]["epoch"] == EPOCHS
@@ -156,6 +161,8 @@ def test_what_cannot_be_resumed_is_409(tmp_path):
             assert client.get(f"/runs/{run_id}").json()["state"] != "queued"
         assert client.get(f"/runs/{succeeded}/events").text.count("event: result") == 1  # its log did not move
         assert client.post("/runs/0123456789abcdef0123456789abcdef/resume").status_code == 404
+        refused = CliRunner().invoke(main, ["runs", "--server", server.url, "--resume", succeeded, "--json"])
+        assert refused.exit_code == 1 and json.loads(refused.output)["errors"][0]["code"] == "job_state"
 
 
 def test_a_worker_waits_for_the_run_directory_the_worker_before_it_holds(tmp_path):

@@ -1,7 +1,7 @@
 """The commands that talk to an execution server (`nodecat serve`): submit, runs.
 
     nodecat submit GRAPH --server URL [--train | --run | --evaluate | --profile | --export TO] [--follow]
-    nodecat runs --server URL [ID] [--cancel ID] [--delete ID] [--out DIR]
+    nodecat runs --server URL [ID] [--cancel ID] [--resume ID] [--delete ID] [--out DIR]
 
 `submit --follow` shows a job as a local `nodecat train` shows its training: a progress bar per epoch
 on stderr (driven by the job's `step` events) and the summary line of each epoch (its `epoch`
@@ -279,27 +279,32 @@ def _follow(client: Any, run_id: str, out_dir: Path, all_files: bool, progress: 
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--cancel", "cancel_id", default=None, metavar="ID", help="Cancel this job (queued or running).")
 @click.option("--delete", "delete_id", default=None, metavar="ID", help="Delete this ended job and its files.")
+@click.option("--resume", "resume_id", default=None, metavar="ID",
+              help="Queue this interrupted training job again, from its newest checkpoint.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With ID: download the run's files here.")
 @click.option("--all-files", is_flag=True, help="With --out: download checkpoints/ and inputs/ too.")
 @JSON_OUT
 def runs_cmd(run_id: str | None, server: str, token: str | None, state: str | None, limit: int,
-             cancel_id: str | None, delete_id: str | None, out_dir: Path | None, all_files: bool,
-             as_json: bool) -> None:
+             cancel_id: str | None, delete_id: str | None, resume_id: str | None, out_dir: Path | None,
+             all_files: bool, as_json: bool) -> None:
     """The jobs of a nodecat server (id, kind, state, created, progress), newest first; one job with ID;
-    --cancel or --delete one."""
-    if sum(x is not None for x in (run_id, cancel_id, delete_id)) > 1:
-        raise click.UsageError("give one of ID, --cancel ID, --delete ID")
+    --cancel, --resume or --delete one."""
+    if sum(x is not None for x in (run_id, cancel_id, delete_id, resume_id)) > 1:
+        raise click.UsageError("give one of ID, --cancel ID, --resume ID, --delete ID")
     if out_dir is not None and run_id is None:
         raise click.UsageError("--out downloads the files of one run: give its ID")
     client = _client(server, token)
     with client:
-        if cancel_id is not None or delete_id is not None:
-            answer = _guarded(as_json, lambda: client.cancel(cancel_id) if cancel_id else client.delete(delete_id))
+        if cancel_id is not None or delete_id is not None or resume_id is not None:
+            answer = _guarded(as_json, lambda: client.cancel(cancel_id) if cancel_id else
+                              client.resume(resume_id) if resume_id else client.delete(delete_id))
             if as_json:
                 emit_json({"ok": True, **answer})
             elif cancel_id:
                 click.echo(f"asked job {cancel_id} to stop; it is {answer['state']}")
+            elif resume_id:
+                click.echo(f"job {resume_id} is {answer['state']} again; it continues from its newest checkpoint")
             else:
                 click.echo(f"deleted job {delete_id} and its files")
             return

@@ -56,7 +56,8 @@ class ServerError(GraphError):
 
 
 class EventStream:
-    """A job's events as `(id, type, data)`, until its final event (`result` or `error`). `last_id` is the
+    """A job's events as `(id, type, data)`, until its final event (`result` or `error`, the last of its
+    log: a resumed job goes on after the error that interrupted it). `last_id` is the
     id of the last event yielded; a stream that breaks (or that the server ends early, as it does when
     it stops) is opened again with `Last-Event-ID: last_id`, for up to `reconnect_s` seconds of trying."""
 
@@ -73,10 +74,10 @@ class EventStream:
                     failing_since = None
                     self.last_id = event[0]
                     yield event
-                    if event[1] in FINAL_EVENTS:
-                        self.ended = True
-                        return
-                job = self.client.run(self.run_id)  # the stream ended early: the server stopping, say
+                # The server ends a stream after a final event that is still the last of the job's log;
+                # a final event followed by more (a resumed job) is not the end. The stream may also
+                # have ended early (the server stopping): the job's state and log decide.
+                job = self.client.run(self.run_id)
                 if job["state"] in TERMINAL_STATES and not self.client._has_events_after(self.run_id, self.last_id):
                     self.ended = True
                     return
@@ -144,6 +145,10 @@ class Client:
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         return self._json("POST", f"/runs/{run_id}/cancel")
+
+    def resume(self, run_id: str) -> dict[str, Any]:
+        """Queue an interrupted training job again; it continues from its newest checkpoint."""
+        return self._json("POST", f"/runs/{run_id}/resume")
 
     def delete(self, run_id: str) -> dict[str, Any]:
         return self._json("DELETE", f"/runs/{run_id}")
