@@ -21,23 +21,20 @@ Nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
+
+from nodecat.executor.server.local import running_server
 
 from check_scaling import chain_document  # bench/ is this script's directory, so first on sys.path
 
@@ -47,50 +44,9 @@ CHAIN_NODES = 1_000
 TARGETS_S = {"cnn": 0.050, "chain": 0.5}
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serving(state: Path, startup_seconds: float = 120.0) -> Iterator[Server]:
+def serving(state: Path, startup_seconds: float = 120.0) -> Any:
     """`nodecat serve` until the block ends, then SIGTERM (killed if it does not stop in 30 s)."""
-    port = free_port()
-    log = state.parent / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "nodecat", "serve", "--port", str(port),
-                                    "--state", str(state)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + startup_seconds
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(server.url + "/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer within {startup_seconds} s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return running_server(state, cwd=ROOT, startup_seconds=startup_seconds)
 
 
 def post_check(client: httpx.Client, body: bytes) -> tuple[float, bool]:
